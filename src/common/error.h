@@ -3,9 +3,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <utility>
-#include <optional>
 #include <variant>
 
 namespace spore {
@@ -13,13 +13,13 @@ namespace spore {
 // What kind of failure an Error reports. Callers branch on the code; the
 // message is for people.
 enum class ErrorCode {
-    System,       // a system call failed; errno_value() says why
+    System, // a system call failed; errno_value() says why
     InvalidInput, // bytes from outside (files, guest, network) are malformed
     NotSupported, // a known limit of SporeVM or of this host
-    NotFound,     // a named thing does not exist
-    Timeout,      // a deadline passed
-    Guest,        // the guest misbehaved or stopped unexpectedly
-    Interrupted,  // the user or a signal asked us to stop
+    NotFound, // a named thing does not exist
+    Timeout, // a deadline passed
+    Guest, // the guest misbehaved or stopped unexpectedly
+    Interrupted, // the user or a signal asked us to stop
 };
 
 // A failure with a code and a one-line, lower-case message in the form
@@ -27,15 +27,26 @@ enum class ErrorCode {
 class [[nodiscard]] Error {
 public:
     Error(ErrorCode code, std::string message, int errno_value = 0)
-        : m_code(code), m_message(std::move(message)), m_errno(errno_value)
+        : m_code(code)
+        , m_message(std::move(message))
+        , m_errno(errno_value)
     {
     }
 
     // An Error for a failed system call; reads errno unless told otherwise.
     static Error from_errno(const std::string& what, int errno_value = errno);
-    static Error invalid(std::string message) { return {ErrorCode::InvalidInput, std::move(message)}; }
-    static Error not_supported(std::string message) { return {ErrorCode::NotSupported, std::move(message)}; }
-    static Error not_found(std::string message) { return {ErrorCode::NotFound, std::move(message)}; }
+    static Error invalid(std::string message)
+    {
+        return {ErrorCode::InvalidInput, std::move(message)};
+    }
+    static Error not_supported(std::string message)
+    {
+        return {ErrorCode::NotSupported, std::move(message)};
+    }
+    static Error not_found(std::string message)
+    {
+        return {ErrorCode::NotFound, std::move(message)};
+    }
     static Error timeout(std::string message) { return {ErrorCode::Timeout, std::move(message)}; }
     static Error guest(std::string message) { return {ErrorCode::Guest, std::move(message)}; }
 
@@ -57,11 +68,16 @@ private:
 
 // Either a T or an Error. Accessing the wrong alternative is a bug and
 // aborts.
-template<typename T>
-class [[nodiscard]] Result {
+template <typename T> class [[nodiscard]] Result {
 public:
-    Result(T value) : m_storage(std::in_place_index<0>, std::move(value)) {}
-    Result(Error error) : m_storage(std::in_place_index<1>, std::move(error)) {}
+    Result(T value)
+        : m_storage(std::in_place_index<0>, std::move(value))
+    {
+    }
+    Result(Error error)
+        : m_storage(std::in_place_index<1>, std::move(error))
+    {
+    }
 
     bool has_value() const { return m_storage.index() == 0; }
     explicit operator bool() const { return has_value(); }
@@ -109,11 +125,13 @@ private:
     std::variant<T, Error> m_storage;
 };
 
-template<>
-class [[nodiscard]] Result<void> {
+template <> class [[nodiscard]] Result<void> {
 public:
     Result() = default;
-    Result(Error error) : m_error(std::move(error)) {}
+    Result(Error error)
+        : m_error(std::move(error))
+    {
+    }
 
     bool has_value() const { return !m_error.has_value(); }
     explicit operator bool() const { return has_value(); }

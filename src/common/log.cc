@@ -18,8 +18,14 @@ void vprint(const char* prefix, const char* format, va_list arguments)
 
 } // namespace
 
-void set_debug(bool enabled) { g_debug = enabled; }
-bool debug_enabled() { return g_debug; }
+void set_debug(bool enabled)
+{
+    g_debug = enabled;
+}
+bool debug_enabled()
+{
+    return g_debug;
+}
 
 double elapsed_ms()
 {

@@ -25,7 +25,10 @@ double elapsed_ms();
 // hostile guest cannot flood the host's logs.
 class RateLimit {
 public:
-    explicit RateLimit(std::chrono::milliseconds interval = std::chrono::seconds(5)) : m_interval(interval) {}
+    explicit RateLimit(std::chrono::milliseconds interval = std::chrono::seconds(5))
+        : m_interval(interval)
+    {
+    }
     bool allow();
     unsigned long suppressed() const { return m_suppressed.load(); }
 

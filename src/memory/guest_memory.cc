@@ -17,14 +17,17 @@ Result<GuestMemory> GuestMemory::create(GuestAddress base, uint64_t size)
     if (base.value + size < base.value)
         return Error::invalid("guest memory: region wraps the address space");
 
-    void* host = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* host = mmap(
+        nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (host == MAP_FAILED)
         return Error::from_errno("guest memory: mmap");
     return GuestMemory(base, size, static_cast<uint8_t*>(host));
 }
 
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
-    : m_base(other.m_base), m_size(std::exchange(other.m_size, 0)), m_host(std::exchange(other.m_host, nullptr))
+    : m_base(other.m_base)
+    , m_size(std::exchange(other.m_size, 0))
+    , m_host(std::exchange(other.m_host, nullptr))
 {
 }
 
@@ -57,8 +60,8 @@ bool GuestMemory::contains(GuestAddress address, uint64_t length) const
 Error GuestMemory::out_of_range(GuestAddress address, uint64_t length) const
 {
     char message[128];
-    std::snprintf(message, sizeof message, "guest memory: range 0x%" PRIx64 "+0x%" PRIx64 " is outside RAM",
-                  address.value, length);
+    std::snprintf(message, sizeof message,
+        "guest memory: range 0x%" PRIx64 "+0x%" PRIx64 " is outside RAM", address.value, length);
     return Error::invalid(message);
 }
 
@@ -100,7 +103,8 @@ Result<uint16_t> GuestMemory::load_u16_acquire(GuestAddress address) const
     if (address.value % 2 != 0)
         return Error::invalid("guest memory: misaligned 16-bit access");
     // SAFETY: in range and naturally aligned, checked above.
-    return __atomic_load_n(reinterpret_cast<const uint16_t*>(host_pointer(address)), __ATOMIC_ACQUIRE);
+    return __atomic_load_n(
+        reinterpret_cast<const uint16_t*>(host_pointer(address)), __ATOMIC_ACQUIRE);
 }
 
 Result<void> GuestMemory::store_u16_release(GuestAddress address, uint16_t value)

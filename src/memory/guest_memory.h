@@ -15,7 +15,10 @@ struct GuestAddress {
     uint64_t value = 0;
 
     constexpr GuestAddress() = default;
-    constexpr explicit GuestAddress(uint64_t address) : value(address) {}
+    constexpr explicit GuestAddress(uint64_t address)
+        : value(address)
+    {
+    }
     constexpr auto operator<=>(const GuestAddress&) const = default;
 
     // Wrapping is possible: callers that add guest-controlled offsets check
@@ -59,8 +62,7 @@ public:
     // bytes under it at any time.
     Result<std::span<uint8_t>> slice(GuestAddress address, uint64_t length);
 
-    template<typename T>
-    Result<T> read_object(GuestAddress address) const
+    template <typename T> Result<T> read_object(GuestAddress address) const
     {
         static_assert(std::is_trivially_copyable_v<T>);
         T object;
@@ -68,8 +70,7 @@ public:
         return object;
     }
 
-    template<typename T>
-    Result<void> write_object(GuestAddress address, const T& object)
+    template <typename T> Result<void> write_object(GuestAddress address, const T& object)
     {
         static_assert(std::is_trivially_copyable_v<T>);
         return write(address, std::span(reinterpret_cast<const uint8_t*>(&object), sizeof object));
@@ -85,8 +86,16 @@ public:
     uint8_t* unsafe_host_base() const { return m_host; }
 
 private:
-    GuestMemory(GuestAddress base, uint64_t size, uint8_t* host) : m_base(base), m_size(size), m_host(host) {}
-    uint8_t* host_pointer(GuestAddress address) const { return m_host + (address.value - m_base.value); }
+    GuestMemory(GuestAddress base, uint64_t size, uint8_t* host)
+        : m_base(base)
+        , m_size(size)
+        , m_host(host)
+    {
+    }
+    uint8_t* host_pointer(GuestAddress address) const
+    {
+        return m_host + (address.value - m_base.value);
+    }
     Error out_of_range(GuestAddress address, uint64_t length) const;
 
     GuestAddress m_base;
