@@ -1,0 +1,21 @@
+#pragma once
+
+#include <functional>
+
+#include "common/error.h"
+
+namespace CLI {
+class App;
+}
+
+namespace spore::cli {
+
+// A parsed command, ready to run. Returns the process exit status.
+using Handler = std::function<Result<int>()>;
+
+// Each adds its subcommand to the application and sets handler when that
+// subcommand is selected on the command line.
+void add_version_command(CLI::App& app, Handler& handler);
+void add_run_command(CLI::App& app, Handler& handler);
+
+} // namespace spore::cli

@@ -1,0 +1,30 @@
+#include "common/sha256.h"
+
+#include <openssl/evp.h>
+
+#include <cstdlib>
+
+namespace spore {
+
+Sha256Digest sha256(std::span<const uint8_t> bytes)
+{
+    Sha256Digest digest{};
+    unsigned int length = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1)
+        std::abort(); // only fails on allocation failure inside OpenSSL
+    return digest;
+}
+
+std::string to_hex(std::span<const uint8_t> bytes)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(bytes.size() * 2);
+    for (uint8_t byte : bytes) {
+        hex.push_back(digits[byte >> 4]);
+        hex.push_back(digits[byte & 0xf]);
+    }
+    return hex;
+}
+
+} // namespace spore

@@ -1,0 +1,186 @@
+#include "vmm/machine.h"
+
+#include <sys/random.h>
+
+#include <cinttypes>
+
+#include "arch/aarch64/board.h"
+#include "arch/aarch64/boot_layout.h"
+#include "arch/aarch64/device_tree.h"
+#include "common/log.h"
+#include "vmm/debug_uart.h"
+
+namespace spore {
+
+namespace {
+
+// A GIC shared peripheral interrupt, driven through KVM_IRQ_LINE.
+class KvmInterruptLine final : public InterruptLine {
+public:
+    KvmInterruptLine(kvm::Vm& vm, uint32_t intid) : m_vm(vm), m_intid(intid) {}
+
+    void set_level(bool asserted) override
+    {
+        auto result = m_vm.set_spi_level(m_intid, asserted);
+        if (!result && m_log.allow())
+            log::warn("%s", result.error().message().c_str());
+    }
+
+private:
+    kvm::Vm& m_vm;
+    uint32_t m_intid;
+    RateLimit m_log;
+};
+
+Result<void> check_config(const MachineConfig& config)
+{
+    if (config.vcpu_count < 1 || config.vcpu_count > board::max_vcpus)
+        return Error::invalid("machine: --cpus must be between 1 and " + std::to_string(board::max_vcpus));
+    if (config.ram_size < board::min_ram_size || config.ram_size > board::max_ram_size)
+        return Error::invalid("machine: --memory must be between 64 MiB and 64 GiB");
+    if (config.ram_size % board::ram_alignment != 0)
+        return Error::invalid("machine: --memory must be a multiple of 2 MiB");
+    if (!config.kernel)
+        return Error::invalid("machine: no kernel");
+    return {};
+}
+
+std::string kernel_command_line(const MachineConfig& config)
+{
+    // panic=-1 turns a guest panic into PSCI SYSTEM_RESET, which the
+    // monitor reports instead of hanging.
+    std::string line = "console=hvc0 panic=-1 rdinit=/init";
+    if (config.verbose_kernel) {
+        char earlycon[64];
+        std::snprintf(earlycon, sizeof earlycon, " earlycon=uart8250,mmio32,0x%" PRIx64 " loglevel=7",
+                      board::debug_uart_base);
+        line += earlycon;
+    } else {
+        line += " quiet loglevel=1";
+    }
+    if (!config.extra_bootargs.empty())
+        line += " " + config.extra_bootargs;
+    return line;
+}
+
+} // namespace
+
+Machine::Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory memory)
+    : m_kvm(std::move(kvm)), m_vm(std::move(vm)), m_memory(std::move(memory))
+{
+}
+
+Machine::~Machine() { stop(); }
+
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
+{
+    TRY(check_config(config));
+    auto kvm = TRY(kvm::Kvm::open());
+    auto vm = TRY(kvm.create_vm());
+    auto memory = TRY(GuestMemory::create(GuestAddress(board::ram_base), config.ram_size));
+    TRY(vm.add_memory(memory));
+    log::debug("vmm", "vm created, %" PRIu64 " MiB of RAM", config.ram_size >> 20);
+
+    std::unique_ptr<Machine> machine(new Machine(std::move(kvm), std::move(vm), std::move(memory)));
+    TRY(machine->create_vcpus(config));
+    TRY(machine->create_devices(config));
+    TRY(machine->load_boot_payload(config));
+    return machine;
+}
+
+Result<void> Machine::create_vcpus(const MachineConfig& config)
+{
+    // KVM/arm64 wants every vCPU created before the GIC, and the GIC's
+    // interrupt count set only after every vCPU is initialized.
+    std::vector<kvm::Vcpu> vcpus;
+    for (unsigned index = 0; index < config.vcpu_count; index++)
+        vcpus.push_back(TRY(m_vm.create_vcpu(index)));
+    TRY(m_vm.create_gic_v3(board::gic_distributor_base, board::gic_redistributor_base));
+    for (auto& vcpu : vcpus)
+        TRY(vcpu.init(vcpu.index() != 0));
+    TRY(m_vm.finalize_gic(board::gic_interrupt_count));
+
+    for (auto& vcpu : vcpus) {
+        m_vcpus.push_back(std::make_unique<VcpuRunner>(
+            std::move(vcpu), m_bus,
+            [this](unsigned index, VcpuStop reason, const Error* fault) { on_vcpu_stop(index, reason, fault); }));
+    }
+    log::debug("vmm", "%u vcpus and GICv3 ready", config.vcpu_count);
+    return {};
+}
+
+Result<void> Machine::load_boot_payload(const MachineConfig& config)
+{
+    const GuestKernel& kernel = *config.kernel;
+    auto layout = TRY(plan_boot_layout(config.ram_size, kernel.header, config.initrd.size()));
+    TRY(m_memory.write(GuestAddress(layout.kernel_address), kernel.image));
+    if (!config.initrd.empty())
+        TRY(m_memory.write(GuestAddress(layout.initrd_address), config.initrd));
+
+    DeviceTreeConfig tree;
+    tree.ram_size = config.ram_size;
+    for (auto& runner : m_vcpus)
+        tree.vcpu_mpidrs.push_back(TRY(runner->vcpu().system_register(kvm::registers::mpidr_el1)));
+    tree.bootargs = kernel_command_line(config);
+    tree.initrd_address = layout.initrd_address;
+    tree.initrd_size = layout.initrd_size;
+    tree.virtio_slots = {board::VirtioSlot::Console, board::VirtioSlot::Rng, board::VirtioSlot::Vsock};
+    tree.rng_seed.resize(64);
+    if (getrandom(tree.rng_seed.data(), tree.rng_seed.size(), 0) != static_cast<ssize_t>(tree.rng_seed.size()))
+        return Error::from_errno("machine: getrandom");
+    auto blob = TRY(build_device_tree(tree));
+    TRY(m_memory.write(GuestAddress(layout.fdt_address), blob));
+
+    // Boot protocol: x0 holds the device tree address, x1 to x3 are zero,
+    // the boot vCPU starts at the kernel's first instruction in EL1h.
+    kvm::Vcpu& boot = m_vcpus.front()->vcpu();
+    TRY(boot.set_general_register(0, layout.fdt_address));
+    for (unsigned reg = 1; reg <= 3; reg++)
+        TRY(boot.set_general_register(reg, 0));
+    TRY(boot.set_pc(layout.kernel_address));
+    TRY(boot.set_pstate(board::boot_pstate));
+    log::debug("vmm", "kernel at 0x%" PRIx64 ", initrd at 0x%" PRIx64 " (%" PRIu64 " bytes), dtb at 0x%" PRIx64,
+               layout.kernel_address, layout.initrd_address, layout.initrd_size, layout.fdt_address);
+    log::debug("vmm", "command line: %s", tree.bootargs.c_str());
+    return {};
+}
+
+Result<void> Machine::start()
+{
+    for (auto& runner : m_vcpus)
+        runner->start();
+    log::debug("vmm", "vcpus running");
+    return {};
+}
+
+void Machine::on_vcpu_stop(unsigned index, VcpuStop reason, const Error* fault)
+{
+    {
+        std::lock_guard guard(m_stop_lock);
+        if (!m_stop) {
+            m_stop = MachineStop{reason, fault ? std::optional<Error>(*fault) : std::nullopt};
+            log::debug("vmm", "vcpu %u stopped the machine", index);
+        }
+    }
+    m_stopped.notify_all();
+    // The other vCPUs have nothing left to do once one stopped the machine.
+    for (auto& runner : m_vcpus)
+        runner->stop();
+}
+
+std::optional<MachineStop> Machine::wait_until(std::chrono::steady_clock::time_point deadline)
+{
+    std::unique_lock guard(m_stop_lock);
+    m_stopped.wait_until(guard, deadline, [this] { return m_stop.has_value(); });
+    return m_stop;
+}
+
+void Machine::stop()
+{
+    for (auto& runner : m_vcpus)
+        runner->stop();
+    for (auto& runner : m_vcpus)
+        runner->join();
+}
+
+} // namespace spore
