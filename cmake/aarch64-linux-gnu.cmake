@@ -15,6 +15,9 @@ endif()
 set(SPOREVM_ARM64_SYSROOT "${SPOREVM_ARM64_SYSROOT}" CACHE PATH "arm64 library sysroot")
 
 set(CMAKE_FIND_ROOT_PATH "${SPOREVM_ARM64_SYSROOT}")
+# Multiarch headers (opensslconf.h) live below the triplet directory.
+set(CMAKE_C_FLAGS_INIT "-isystem ${SPOREVM_ARM64_SYSROOT}/usr/include/aarch64-linux-gnu")
+set(CMAKE_CXX_FLAGS_INIT "-isystem ${SPOREVM_ARM64_SYSROOT}/usr/include/aarch64-linux-gnu")
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

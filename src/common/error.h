@@ -151,21 +151,28 @@ private:
 
 } // namespace spore
 
+#define SPORE_CONCATENATE_(a, b) a##b
+#define SPORE_CONCATENATE(a, b) SPORE_CONCATENATE_(a, b)
+
 // Evaluates a Result-returning expression; on error returns the error from
-// the enclosing function, otherwise yields the value.
-#define TRY(expression)                                                                            \
+// the enclosing function, otherwise yields the value. Nests: each use gets
+// its own temporary.
+#define TRY(expression) SPORE_TRY_(expression, SPORE_CONCATENATE(spore_try_, __COUNTER__))
+#define SPORE_TRY_(expression, result)                                                             \
     ({                                                                                             \
-        auto _try_result = (expression);                                                           \
-        if (!_try_result.has_value()) [[unlikely]]                                                 \
-            return _try_result.release_error();                                                    \
-        std::move(_try_result).value();                                                            \
+        auto result = (expression);                                                                \
+        if (!result.has_value()) [[unlikely]]                                                      \
+            return result.release_error();                                                         \
+        std::move(result).value();                                                                 \
     })
 
 // Like TRY, but prefixes the error message with a context string.
 #define TRY_CONTEXT(expression, context)                                                           \
+    SPORE_TRY_CONTEXT_(expression, context, SPORE_CONCATENATE(spore_try_, __COUNTER__))
+#define SPORE_TRY_CONTEXT_(expression, context, result)                                            \
     ({                                                                                             \
-        auto _try_result = (expression);                                                           \
-        if (!_try_result.has_value()) [[unlikely]]                                                 \
-            return _try_result.error().with_context(context);                                      \
-        std::move(_try_result).value();                                                            \
+        auto result = (expression);                                                                \
+        if (!result.has_value()) [[unlikely]]                                                      \
+            return result.error().with_context(context);                                           \
+        std::move(result).value();                                                                 \
     })

@@ -69,6 +69,8 @@ Result<void> GuestMemory::read(GuestAddress address, std::span<uint8_t> out) con
 {
     if (!contains(address, out.size()))
         return out_of_range(address, out.size());
+    if (out.empty())
+        return {};
     std::memcpy(out.data(), host_pointer(address), out.size());
     return {};
 }
@@ -77,6 +79,8 @@ Result<void> GuestMemory::write(GuestAddress address, std::span<const uint8_t> b
 {
     if (!contains(address, bytes.size()))
         return out_of_range(address, bytes.size());
+    if (bytes.empty())
+        return {};
     std::memcpy(host_pointer(address), bytes.data(), bytes.size());
     return {};
 }

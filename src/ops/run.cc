@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -11,7 +12,7 @@
 
 #include "boot/boot_assets.h"
 #include "common/log.h"
-#include "embedded_initrd.h"
+#include "guest/embedded_initrd.h"
 #include "exec/client.h"
 #include "ops/console_log.h"
 #include "vmm/devices/vsock.h"
@@ -22,6 +23,32 @@ namespace spore {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Phase durations of one run: logged under --debug, and printed as one
+// machine-readable line on stderr when SPOREVM_TIMINGS is set (bench/
+// reads it).
+class PhaseTimer {
+public:
+    void mark(const char* phase)
+    {
+        auto now = Clock::now();
+        double milliseconds = std::chrono::duration<double, std::milli>(now - m_last).count();
+        m_last = now;
+        log::debug("run", "%s phase took %.1f ms", phase, milliseconds);
+        char field[64];
+        std::snprintf(field, sizeof field, " %s_ms=%.1f", phase, milliseconds);
+        m_line += field;
+    }
+    void report() const
+    {
+        if (std::getenv("SPOREVM_TIMINGS"))
+            std::fprintf(stderr, "spore-timings:%s\n", m_line.c_str());
+    }
+
+private:
+    Clock::time_point m_last = Clock::now();
+    std::string m_line;
+};
 
 Result<GuestKernel> load_kernel(const RunOptions& options)
 {
@@ -74,6 +101,7 @@ Result<int> run_command(const RunOptions& options)
 {
     if (options.argv.empty())
         return Error::invalid("run: no command given");
+    PhaseTimer timer;
     auto kernel = TRY(load_kernel(options));
     std::vector<uint8_t> initrd_file;
     std::span<const uint8_t> initrd = embedded_initrd();
@@ -83,6 +111,7 @@ Result<int> run_command(const RunOptions& options)
     }
     log::debug("run", "kernel %s (%zu bytes), initrd %zu bytes", kernel.path.c_str(), kernel.image.size(),
                initrd.size());
+    timer.mark("assets");
 
     auto console = TRY(ConsoleLog::create(options.console_log));
     MachineConfig config;
@@ -93,12 +122,11 @@ Result<int> run_command(const RunOptions& options)
     config.verbose_kernel = options.verbose_kernel;
     config.console_sink = [&console](std::string_view text) { console.append(text); };
 
-    auto boot_started = Clock::now();
     auto machine = TRY(Machine::create(config));
     TRY(machine->start());
-    auto connection = TRY(connect_agent(*machine, console, boot_started + options.boot_timeout));
-    log::debug("run", "agent answered after %.1f ms",
-               std::chrono::duration<double, std::milli>(Clock::now() - boot_started).count());
+    timer.mark("setup");
+    auto connection = TRY(connect_agent(*machine, console, Clock::now() + options.boot_timeout));
+    timer.mark("boot");
 
     // If the guest dies mid-command, unblock the exec client by shutting the
     // connection down; the stop reason then explains what happened.
@@ -121,7 +149,9 @@ Result<int> run_command(const RunOptions& options)
             return machine_stopped_error(*stop, console);
         return status.release_error();
     }
+    timer.mark("command");
     machine->stop();
+    timer.report();
     log::debug("run", "command exited with %u", status->code);
     console.finish_successfully();
     return static_cast<int>(status->code);

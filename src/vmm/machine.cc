@@ -8,7 +8,11 @@
 #include "arch/aarch64/boot_layout.h"
 #include "arch/aarch64/device_tree.h"
 #include "common/log.h"
+#include "virtio/mmio_transport.h"
 #include "vmm/debug_uart.h"
+#include "vmm/devices/console.h"
+#include "vmm/devices/rng.h"
+#include "vmm/devices/vsock.h"
 
 namespace spore {
 
@@ -142,6 +146,30 @@ Result<void> Machine::load_boot_payload(const MachineConfig& config)
     log::debug("vmm", "kernel at 0x%" PRIx64 ", initrd at 0x%" PRIx64 " (%" PRIu64 " bytes), dtb at 0x%" PRIx64,
                layout.kernel_address, layout.initrd_address, layout.initrd_size, layout.fdt_address);
     log::debug("vmm", "command line: %s", tree.bootargs.c_str());
+    return {};
+}
+
+Result<void> Machine::attach_virtio(board::VirtioSlot slot, std::unique_ptr<VirtioDevice> device)
+{
+    auto& line = m_interrupt_lines.emplace_back(
+        std::make_unique<KvmInterruptLine>(m_vm, board::virtio_slot_intid(slot)));
+    auto transport = TRY(VirtioMmioTransport::create(std::move(device), m_memory, *line));
+    m_bus.add(board::virtio_slot_address(slot), VirtioMmioTransport::kWindowSize, *transport);
+    m_devices.push_back(std::move(transport));
+    return {};
+}
+
+Result<void> Machine::create_devices(const MachineConfig& config)
+{
+    auto uart = std::make_unique<DebugUart>(config.console_sink);
+    m_bus.add(board::debug_uart_base, board::debug_uart_size, *uart);
+    m_devices.push_back(std::move(uart));
+
+    TRY(attach_virtio(board::VirtioSlot::Console, TRY(ConsoleDevice::create(config.console_sink))));
+    TRY(attach_virtio(board::VirtioSlot::Rng, TRY(RngDevice::create())));
+    auto vsock = TRY(VsockDevice::create(board::guest_cid));
+    m_vsock = vsock.get();
+    TRY(attach_virtio(board::VirtioSlot::Vsock, std::move(vsock)));
     return {};
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "arch/aarch64/board.h"
 #include "boot/boot_assets.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
@@ -19,6 +20,7 @@
 
 namespace spore {
 
+class VirtioDevice;
 class VsockDevice;
 
 // What varies between machines built on the fixed board.
@@ -63,6 +65,7 @@ private:
 
     Result<void> create_vcpus(const MachineConfig& config);
     Result<void> create_devices(const MachineConfig& config);
+    Result<void> attach_virtio(board::VirtioSlot slot, std::unique_ptr<VirtioDevice> device);
     Result<void> load_boot_payload(const MachineConfig& config);
     void on_vcpu_stop(unsigned index, VcpuStop reason, const Error* fault);
 
