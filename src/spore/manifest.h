@@ -1,0 +1,104 @@
+#pragma once
+
+// The in-memory model of a spore manifest (docs/spore-format.md). The
+// manifest is the only authority on what a spore is: every path, name and
+// cache is a hint checked against it.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace spore {
+
+// Register-like values by name. Values are "0x" followed by lower-case hex
+// digits, two per byte of the value's architectural width (16 digits for
+// 64-bit registers, 32 for 128-bit SIMD registers), so that width survives
+// a round trip and inspection needs no decoding.
+using NamedValues = std::map<std::string, std::string>;
+
+// What a host must match to restore the spore. Restore refuses on any
+// difference, before guest code runs.
+struct PlatformContract {
+    std::string architecture;         // "aarch64"
+    std::string backend;              // "kvm"
+    uint32_t device_model_version = 0;
+    uint64_t counter_frequency = 0;   // CNTFRQ_EL0 in Hz
+    uint32_t vcpu_count = 0;
+    uint64_t ram_base = 0;
+    uint64_t ram_size = 0;
+    // Guest-visible CPU identification registers (MIDR_EL1, ID_AA64*), by
+    // name, as the guest read them on the capturing host.
+    NamedValues cpu_identification;
+};
+
+struct VcpuState {
+    uint32_t index = 0;
+    bool powered_on = false;          // KVM_MP_STATE runnable vs stopped
+    NamedValues registers;            // core, FP/SIMD, system and timer registers
+};
+
+struct GicState {
+    NamedValues distributor;          // GICD_* by register name
+    // Per vCPU, in index order: redistributor (GICR_*) and CPU interface
+    // (ICC_*) registers.
+    std::vector<NamedValues> redistributors;
+    std::vector<NamedValues> cpu_interfaces;
+    NamedValues line_levels;          // level of each SPI line group
+};
+
+// One virtio-mmio transport with its device, by board slot name
+// ("console", "rng", "vsock").
+struct DeviceState {
+    std::string slot;
+    uint32_t device_id = 0;
+    NamedValues transport;            // status, features, queue registers and ring positions
+    NamedValues device;               // device-specific fields, empty for stateless devices
+};
+
+// A chunk of guest RAM: its digest ("sha256:<hex>"), or nothing for an
+// all-zero chunk that is not stored.
+struct MemoryChunk {
+    std::optional<std::string> digest;
+};
+
+struct MemoryIndex {
+    uint64_t chunk_size = 0;          // bytes; every chunk but the last is this size
+    std::vector<MemoryChunk> chunks;  // in guest physical order from ram_base
+};
+
+// The guest agent the spore's initrd runs, so that the host speaks its
+// protocol version.
+struct AgentInfo {
+    uint32_t protocol_version = 0;
+    uint32_t port = 0;
+};
+
+// A command that was running at capture, and how much of its output the
+// capturing host had already delivered, so a resume reattaches without
+// losing or repeating bytes.
+struct RunningSession {
+    std::string session_id;
+    uint64_t stdout_offset = 0;
+    uint64_t stderr_offset = 0;
+};
+
+struct Manifest {
+    static constexpr const char* schema_name = "sporevm.spore";
+    static constexpr uint32_t schema_version = 1;
+
+    std::string created_at;           // RFC 3339 UTC
+    PlatformContract platform;
+    std::vector<VcpuState> vcpus;
+    GicState gic;
+    std::vector<DeviceState> devices;
+    MemoryIndex memory;
+    AgentInfo agent;
+    // Sessions that were running in the guest at capture, for `spore resume`.
+    std::vector<RunningSession> running_sessions;
+};
+
+} // namespace spore
