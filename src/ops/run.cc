@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -84,7 +85,10 @@ Result<UniqueFd> connect_agent(Machine& machine, const ConsoleLog& console, Cloc
         auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (remaining.count() <= 0)
             break;
-        auto connection = machine.vsock().connect(exec::kAgentPort, remaining);
+        // Short attempts, so a guest that died while booting is noticed at
+        // once rather than at the deadline.
+        auto attempt = std::min(remaining, std::chrono::milliseconds(200));
+        auto connection = machine.vsock().connect(exec::kAgentPort, attempt);
         if (connection)
             return connection;
         if (connection.error().code() != ErrorCode::NotFound && connection.error().code() != ErrorCode::Timeout)

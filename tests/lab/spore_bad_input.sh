@@ -21,9 +21,10 @@ test_run_corrupt_kernel_fails_cleanly() {
 # its init, so spore must report an error, at the latest once the boot
 # timeout has passed.
 test_run_truncated_initrd_fails_or_times_out() {
-    command -v busybox >/dev/null || skip "no busybox to build an initrd with"
+    busybox=/bin/busybox
+    [ -x "$busybox" ] || skip "no $busybox to build an initrd with"
     mkdir -p root/bin
-    cp "$(command -v busybox)" root/bin/busybox
+    cp "$busybox" root/bin/busybox
     printf '#!/bin/busybox sh\n/bin/busybox echo should-not-run\n' >root/init
     chmod +x root/init
     (cd root && find . | cpio -o -H newc) >full.cpio 2>/dev/null

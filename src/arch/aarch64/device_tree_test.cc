@@ -35,10 +35,11 @@ uint64_t property_u64(const void* fdt, const char* path, const char* name, int i
 {
     int node = fdt_path_offset(fdt, path);
     int length = 0;
-    auto* value = static_cast<const fdt64_t*>(fdt_getprop(fdt, node, name, &length));
+    auto* value = static_cast<const uint8_t*>(fdt_getprop(fdt, node, name, &length));
     if (!value || length < (index + 1) * 8)
         return ~0ULL;
-    return fdt64_to_cpu(value[index]);
+    // Properties are only 4-byte aligned inside the blob.
+    return fdt64_ld(reinterpret_cast<const fdt64_t*>(value + index * 8));
 }
 
 TEST(DeviceTree, IsValidAndDescribesTheBoard)
