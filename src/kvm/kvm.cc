@@ -1,5 +1,7 @@
 #include "kvm/kvm.h"
 
+#include "kvm/register_names.h"
+
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
@@ -13,6 +15,30 @@
 #include <utility>
 
 namespace spore::kvm {
+
+// register_names.h encodes the KVM ABI by hand so that it builds natively;
+// hold it to the kernel's headers here.
+static_assert(register_id::arch_arm64 == KVM_REG_ARM64);
+static_assert(register_id::size_u32 == KVM_REG_SIZE_U32);
+static_assert(register_id::size_u64 == KVM_REG_SIZE_U64);
+static_assert(register_id::size_u128 == KVM_REG_SIZE_U128);
+static_assert(register_id::coprocessor_core == KVM_REG_ARM_CORE);
+static_assert(register_id::coprocessor_demux == KVM_REG_ARM_DEMUX);
+static_assert(register_id::coprocessor_system == KVM_REG_ARM64_SYSREG);
+static_assert(register_id::coprocessor_firmware == KVM_REG_ARM_FW);
+static_assert(register_id::coprocessor_firmware_bitmap == KVM_REG_ARM_FW_FEAT_BMAP);
+static_assert(register_id::timer_control == KVM_REG_ARM_TIMER_CTL);
+static_assert(register_id::timer_counter == KVM_REG_ARM_TIMER_CNT);
+static_assert(register_id::timer_compare == KVM_REG_ARM_TIMER_CVAL);
+static_assert(offsetof(kvm_regs, regs.sp) / 4 == 62);
+static_assert(offsetof(kvm_regs, regs.pc) / 4 == 64);
+static_assert(offsetof(kvm_regs, regs.pstate) / 4 == 66);
+static_assert(offsetof(kvm_regs, sp_el1) / 4 == 68);
+static_assert(offsetof(kvm_regs, elr_el1) / 4 == 70);
+static_assert(offsetof(kvm_regs, spsr) / 4 == 72);
+static_assert(offsetof(kvm_regs, fp_regs.vregs) / 4 == 84);
+static_assert(offsetof(kvm_regs, fp_regs.fpsr) / 4 == 212);
+static_assert(offsetof(kvm_regs, fp_regs.fpcr) / 4 == 213);
 
 namespace {
 
@@ -93,15 +119,87 @@ Result<Vm> Kvm::create_vm()
     return Vm(UniqueFd(vm_fd), m_run_size);
 }
 
-Result<void> Vm::add_memory(GuestMemory& memory)
+Result<void> Vm::add_memory(GuestMemory& memory, bool log_dirty_pages)
 {
     kvm_userspace_memory_region region{};
     region.slot = 0;
+    region.flags = log_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     region.guest_phys_addr = memory.base().value;
     region.memory_size = memory.size();
     region.userspace_addr = reinterpret_cast<uint64_t>(memory.unsafe_host_base());
     if (retry_ioctl(m_fd.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
         return Error::from_errno("kvm: KVM_SET_USER_MEMORY_REGION");
+    m_memory_size = memory.size();
+    return {};
+}
+
+Result<std::vector<uint64_t>> Vm::take_dirty_pages()
+{
+    auto page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    uint64_t pages = m_memory_size / page_size;
+    std::vector<uint64_t> bitmap((pages + 63) / 64, 0);
+    kvm_dirty_log log{};
+    log.slot = 0;
+    log.dirty_bitmap = bitmap.data();
+    if (retry_ioctl(m_fd.get(), KVM_GET_DIRTY_LOG, &log) < 0)
+        return Error::from_errno("kvm: KVM_GET_DIRTY_LOG");
+    return bitmap;
+}
+
+namespace {
+
+uint32_t gic_group_number(GicGroup group)
+{
+    switch (group) {
+    case GicGroup::Distributor: return KVM_DEV_ARM_VGIC_GRP_DIST_REGS;
+    case GicGroup::Redistributor: return KVM_DEV_ARM_VGIC_GRP_REDIST_REGS;
+    case GicGroup::CpuInterface: return KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS;
+    case GicGroup::LevelInfo: return KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO;
+    }
+    return 0;
+}
+
+std::string gic_attribute_text(GicGroup group, uint64_t attribute)
+{
+    char text[64];
+    std::snprintf(text, sizeof text, "group %u attribute 0x%llx", gic_group_number(group),
+                  static_cast<unsigned long long>(attribute));
+    return text;
+}
+
+} // namespace
+
+Result<uint32_t> Vm::gic_read_u32(GicGroup group, uint64_t attribute)
+{
+    uint32_t value = 0;
+    kvm_device_attr attr{0, gic_group_number(group), attribute, reinterpret_cast<uint64_t>(&value)};
+    if (retry_ioctl(m_gic.get(), KVM_GET_DEVICE_ATTR, &attr) < 0)
+        return Error::from_errno("kvm: read gic " + gic_attribute_text(group, attribute));
+    return value;
+}
+
+Result<void> Vm::gic_write_u32(GicGroup group, uint64_t attribute, uint32_t value)
+{
+    kvm_device_attr attr{0, gic_group_number(group), attribute, reinterpret_cast<uint64_t>(&value)};
+    if (retry_ioctl(m_gic.get(), KVM_SET_DEVICE_ATTR, &attr) < 0)
+        return Error::from_errno("kvm: write gic " + gic_attribute_text(group, attribute));
+    return {};
+}
+
+Result<uint64_t> Vm::gic_read_u64(GicGroup group, uint64_t attribute)
+{
+    uint64_t value = 0;
+    kvm_device_attr attr{0, gic_group_number(group), attribute, reinterpret_cast<uint64_t>(&value)};
+    if (retry_ioctl(m_gic.get(), KVM_GET_DEVICE_ATTR, &attr) < 0)
+        return Error::from_errno("kvm: read gic " + gic_attribute_text(group, attribute));
+    return value;
+}
+
+Result<void> Vm::gic_write_u64(GicGroup group, uint64_t attribute, uint64_t value)
+{
+    kvm_device_attr attr{0, gic_group_number(group), attribute, reinterpret_cast<uint64_t>(&value)};
+    if (retry_ioctl(m_gic.get(), KVM_SET_DEVICE_ATTR, &attr) < 0)
+        return Error::from_errno("kvm: write gic " + gic_attribute_text(group, attribute));
     return {};
 }
 
@@ -224,6 +322,86 @@ Result<void> Vcpu::set_pstate(uint64_t value)
 Result<uint64_t> Vcpu::system_register(SystemRegister reg)
 {
     return one_register(system_register_id(reg));
+}
+
+Result<std::vector<uint64_t>> Vcpu::register_ids()
+{
+    kvm_reg_list probe{};
+    probe.n = 0;
+    // The first call fails with E2BIG and reports how many ids there are.
+    if (ioctl(m_fd.get(), KVM_GET_REG_LIST, &probe) < 0 && errno != E2BIG)
+        return Error::from_errno("kvm: KVM_GET_REG_LIST");
+    std::vector<uint64_t> storage(probe.n + 1);
+    auto* list = reinterpret_cast<kvm_reg_list*>(storage.data());
+    list->n = probe.n;
+    if (retry_ioctl(m_fd.get(), KVM_GET_REG_LIST, list) < 0)
+        return Error::from_errno("kvm: KVM_GET_REG_LIST");
+    return std::vector<uint64_t>(list->reg, list->reg + list->n);
+}
+
+Result<std::vector<uint8_t>> Vcpu::read_register(uint64_t id)
+{
+    unsigned size = register_size(id);
+    if (size == 0)
+        return Error::not_supported("kvm: register id with unsupported size");
+    std::vector<uint8_t> value(size);
+    kvm_one_reg reg{id, reinterpret_cast<uint64_t>(value.data())};
+    if (retry_ioctl(m_fd.get(), KVM_GET_ONE_REG, &reg) < 0)
+        return Error::from_errno("kvm: KVM_GET_ONE_REG " + register_name(id).value_or("unnamed"));
+    return value;
+}
+
+Result<void> Vcpu::write_register(uint64_t id, std::span<const uint8_t> value)
+{
+    if (value.size() != register_size(id))
+        return Error::invalid("kvm: register value has the wrong width");
+    kvm_one_reg reg{id, reinterpret_cast<uint64_t>(value.data())};
+    if (retry_ioctl(m_fd.get(), KVM_SET_ONE_REG, &reg) < 0)
+        return Error::from_errno("kvm: KVM_SET_ONE_REG " + register_name(id).value_or("unnamed"));
+    return {};
+}
+
+Result<bool> Vcpu::powered_off()
+{
+    kvm_mp_state state{};
+    if (retry_ioctl(m_fd.get(), KVM_GET_MP_STATE, &state) < 0)
+        return Error::from_errno("kvm: KVM_GET_MP_STATE");
+    return state.mp_state == KVM_MP_STATE_STOPPED;
+}
+
+Result<void> Vcpu::set_powered_off(bool powered_off)
+{
+    kvm_mp_state state{static_cast<__u32>(powered_off ? KVM_MP_STATE_STOPPED : KVM_MP_STATE_RUNNABLE)};
+    if (retry_ioctl(m_fd.get(), KVM_SET_MP_STATE, &state) < 0)
+        return Error::from_errno("kvm: KVM_SET_MP_STATE");
+    return {};
+}
+
+Result<VcpuEvents> Vcpu::events()
+{
+    kvm_vcpu_events raw{};
+    if (retry_ioctl(m_fd.get(), KVM_GET_VCPU_EVENTS, &raw) < 0)
+        return Error::from_errno("kvm: KVM_GET_VCPU_EVENTS");
+    return VcpuEvents{raw.exception.serror_pending != 0, raw.exception.serror_has_esr != 0,
+                      raw.exception.serror_esr};
+}
+
+Result<void> Vcpu::set_events(const VcpuEvents& events)
+{
+    kvm_vcpu_events raw{};
+    raw.exception.serror_pending = events.serror_pending;
+    raw.exception.serror_has_esr = events.serror_has_esr;
+    raw.exception.serror_esr = events.serror_esr;
+    if (retry_ioctl(m_fd.get(), KVM_SET_VCPU_EVENTS, &raw) < 0)
+        return Error::from_errno("kvm: KVM_SET_VCPU_EVENTS");
+    return {};
+}
+
+uint64_t host_counter_frequency()
+{
+    uint64_t frequency;
+    asm volatile("mrs %0, cntfrq_el0" : "=r"(frequency));
+    return frequency;
 }
 
 void Vcpu::request_immediate_exit(bool enabled)

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -15,6 +16,17 @@
 struct kvm_run;
 
 namespace spore::kvm {
+
+// VGIC device attribute groups used for save and restore.
+enum class GicGroup {
+    Distributor,    // KVM_DEV_ARM_VGIC_GRP_DIST_REGS
+    Redistributor,  // KVM_DEV_ARM_VGIC_GRP_REDIST_REGS
+    CpuInterface,   // KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS
+    LevelInfo,      // KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO
+};
+
+// The host's counter frequency (CNTFRQ_EL0), which a spore must match.
+uint64_t host_counter_frequency();
 
 // Why KVM_RUN returned, reduced to what the monitor acts on.
 enum class ExitKind {
@@ -32,6 +44,13 @@ struct VcpuExit {
     uint32_t length = 0;             // MMIO access width, 1 to 8 bytes
     std::array<uint8_t, 8> data{};   // MMIO write payload
     uint32_t reason = 0;             // the raw KVM exit reason, for error messages
+};
+
+// Asynchronous exception state KVM holds outside the register file.
+struct VcpuEvents {
+    bool serror_pending = false;
+    bool serror_has_esr = false;
+    uint64_t serror_esr = 0;
 };
 
 // An aarch64 system register by its encoding (op0, op1, CRn, CRm, op2).
@@ -65,6 +84,21 @@ public:
     Result<void> set_pstate(uint64_t value);
     Result<uint64_t> system_register(SystemRegister reg);
 
+    // Every register KVM offers for this vCPU (KVM_GET_REG_LIST).
+    Result<std::vector<uint64_t>> register_ids();
+    // Raw access by KVM register id; the value is little-endian and as wide
+    // as the id says (register_size()).
+    Result<std::vector<uint8_t>> read_register(uint64_t id);
+    Result<void> write_register(uint64_t id, std::span<const uint8_t> value);
+
+    // Whether PSCI has this vCPU powered off (KVM_MP_STATE_STOPPED).
+    Result<bool> powered_off();
+    Result<void> set_powered_off(bool powered_off);
+
+    // Pending SError state (KVM_GET_VCPU_EVENTS), by field name.
+    Result<VcpuEvents> events();
+    Result<void> set_events(const VcpuEvents& events);
+
     // Enters the guest until the next exit that needs the monitor.
     Result<VcpuExit> run();
     // Supplies the data for the MMIO read of the last exit; takes effect on
@@ -93,8 +127,9 @@ public:
     Vm(Vm&&) = default;
     Vm& operator=(Vm&&) = default;
 
-    // Registers guest RAM as memory slot 0.
-    Result<void> add_memory(GuestMemory& memory);
+    // Registers guest RAM as memory slot 0, optionally with dirty-page
+    // logging so that capture can find what the guest wrote.
+    Result<void> add_memory(GuestMemory& memory, bool log_dirty_pages);
     Result<Vcpu> create_vcpu(unsigned index);
 
     // Creates the in-kernel GICv3 at the given frames. Call after every vCPU
@@ -107,6 +142,18 @@ public:
     // Drives a shared peripheral interrupt line; intid is 32 or more.
     Result<void> set_spi_level(uint32_t intid, bool asserted);
 
+    // Reads and writes GIC state through the VGIC device attributes
+    // (Documentation/virt/kvm/devices/arm-vgic-v3.rst). Only while no vCPU
+    // runs.
+    Result<uint32_t> gic_read_u32(GicGroup group, uint64_t attribute);
+    Result<void> gic_write_u32(GicGroup group, uint64_t attribute, uint32_t value);
+    Result<uint64_t> gic_read_u64(GicGroup group, uint64_t attribute);
+    Result<void> gic_write_u64(GicGroup group, uint64_t attribute, uint64_t value);
+
+    // The pages of slot 0 written by the guest since the last call, one bit
+    // per host page (KVM_GET_DIRTY_LOG). Needs add_memory(..., true).
+    Result<std::vector<uint64_t>> take_dirty_pages();
+
 private:
     friend class Kvm;
     Vm(UniqueFd fd, size_t run_size) : m_fd(std::move(fd)), m_run_size(run_size) {}
@@ -114,6 +161,7 @@ private:
     UniqueFd m_fd;
     UniqueFd m_gic;
     size_t m_run_size;
+    uint64_t m_memory_size = 0;
 };
 
 // /dev/kvm.

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <cstring>
+#include <memory>
+#include <vector>
 #include <span>
 #include <type_traits>
 
@@ -39,6 +42,11 @@ public:
     // Maps anonymous, zeroed memory. size must be a multiple of the host
     // page size.
     static Result<GuestMemory> create(GuestAddress base, uint64_t size);
+
+    // Maps size bytes of fd privately (MAP_PRIVATE): reads share the file's
+    // page cache with every other mapping, writes become private copies.
+    // The file is never written.
+    static Result<GuestMemory> create_from_file(GuestAddress base, uint64_t size, int fd);
 
     GuestMemory(GuestMemory&& other) noexcept;
     GuestMemory& operator=(GuestMemory&& other) noexcept;
@@ -81,6 +89,13 @@ public:
     Result<uint16_t> load_u16_acquire(GuestAddress address) const;
     Result<void> store_u16_release(GuestAddress address, uint16_t value);
 
+    // Starts recording which granules (of granule_size bytes, a power of
+    // two) the monitor writes through this type. The hypervisor's dirty
+    // log sees only guest writes; device writes land here.
+    void track_writes(uint64_t granule_size);
+    // The granules written since the last call, and clears the record.
+    std::vector<bool> take_written_granules();
+
     // The host mapping behind RAM, for registering it with the hypervisor
     // and nothing else: everything else goes through the checked accessors.
     uint8_t* unsafe_host_base() const { return m_host; }
@@ -98,9 +113,14 @@ private:
     }
     Error out_of_range(GuestAddress address, uint64_t length) const;
 
+    void mark_written(GuestAddress address, uint64_t length);
+
     GuestAddress m_base;
     uint64_t m_size = 0;
     uint8_t* m_host = nullptr;
+    unsigned m_granule_shift = 0;
+    size_t m_granule_count = 0;
+    std::unique_ptr<std::atomic<uint64_t>[]> m_written;
 };
 
 } // namespace spore

@@ -82,7 +82,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
     auto kvm = TRY(kvm::Kvm::open());
     auto vm = TRY(kvm.create_vm());
     auto memory = TRY(GuestMemory::create(GuestAddress(board::ram_base), config.ram_size));
-    TRY(vm.add_memory(memory));
+    TRY(vm.add_memory(memory, false));
     log::debug("vmm", "vm created, %" PRIu64 " MiB of RAM", config.ram_size >> 20);
 
     std::unique_ptr<Machine> machine(new Machine(std::move(kvm), std::move(vm), std::move(memory)));

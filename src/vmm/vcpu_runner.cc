@@ -44,12 +44,36 @@ void VcpuRunner::start()
     m_thread = std::thread([this] { thread_main(); });
 }
 
-void VcpuRunner::stop()
+void VcpuRunner::kick()
 {
-    m_stop_requested = true;
     m_vcpu.request_immediate_exit(true);
     if (m_thread_ready)
         pthread_kill(m_native_handle, kick_signal());
+}
+
+void VcpuRunner::stop()
+{
+    m_stop_requested = true;
+    kick();
+    m_park_changed.notify_all();
+}
+
+bool VcpuRunner::pause()
+{
+    m_pause_requested = true;
+    kick();
+    std::unique_lock guard(m_park_lock);
+    m_park_changed.wait(guard, [this] { return m_parked || m_finished; });
+    return m_parked;
+}
+
+void VcpuRunner::resume()
+{
+    {
+        std::lock_guard guard(m_park_lock);
+        m_pause_requested = false;
+    }
+    m_park_changed.notify_all();
 }
 
 void VcpuRunner::join()
@@ -67,8 +91,25 @@ void VcpuRunner::thread_main()
     // A stop() that raced with thread start saw m_thread_ready false and
     // only set immediate_exit, which KVM_RUN honours.
     State state = State::Running;
-    while (state == State::Running)
-        state = running();
+    while (state != State::Finished)
+        state = state == State::Running ? running() : paused();
+
+    std::lock_guard guard(m_park_lock);
+    m_finished = true;
+    m_park_changed.notify_all();
+}
+
+VcpuRunner::State VcpuRunner::paused()
+{
+    std::unique_lock guard(m_park_lock);
+    m_parked = true;
+    m_park_changed.notify_all();
+    m_park_changed.wait(guard, [this] { return !m_pause_requested || m_stop_requested; });
+    m_parked = false;
+    if (m_stop_requested)
+        return State::Running; // running() reports the stop
+    m_vcpu.request_immediate_exit(false);
+    return State::Running;
 }
 
 VcpuRunner::State VcpuRunner::running()
@@ -76,6 +117,18 @@ VcpuRunner::State VcpuRunner::running()
     if (m_stop_requested) {
         m_on_stop(m_vcpu.index(), VcpuStop::Requested, nullptr);
         return State::Finished;
+    }
+    if (m_pause_requested) {
+        // With immediate_exit set, KVM_RUN completes a pending MMIO read
+        // into the guest's register and returns at once, so the parked
+        // state holds no half-done access.
+        m_vcpu.request_immediate_exit(true);
+        auto exit = m_vcpu.run();
+        if (!exit) {
+            m_on_stop(m_vcpu.index(), VcpuStop::Fault, &exit.error());
+            return State::Finished;
+        }
+        return State::Paused;
     }
     auto exit = m_vcpu.run();
     if (!exit) {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <optional>
 #include <pthread.h>
@@ -19,10 +21,13 @@ enum class VcpuStop {
     Fault,     // KVM failed or reported an exit the board cannot handle
 };
 
-// Runs one vCPU on its own thread. The thread is a two-state machine:
-// Running (enter the guest, serve its MMIO exits) until the guest stops the
-// machine, a fault happens or stop() is requested; then Finished, when it
-// reports once through the callback and exits.
+// Runs one vCPU on its own thread, as a three-state machine:
+// Running: enter the guest and serve its MMIO exits.
+// Paused: parked outside KVM_RUN with any pending MMIO completed, so its
+//   registers can be read or written from another thread; resume() returns
+//   it to Running.
+// Finished: the guest stopped the machine, a fault happened or stop() was
+//   requested; it reports once through the callback and the thread exits.
 class VcpuRunner {
 public:
     using StopCallback = std::function<void(unsigned index, VcpuStop reason, const Error* fault)>;
@@ -35,16 +40,22 @@ public:
     kvm::Vcpu& vcpu() { return m_vcpu; }
 
     void start();
+    // Parks the vCPU and waits until it is parked or finished. Returns
+    // false if it finished instead.
+    bool pause();
+    void resume();
     // Asks the thread to leave the guest and finish; returns at once. Safe
     // from any thread, including other vCPU threads.
     void stop();
     void join();
 
 private:
-    enum class State { Running, Finished };
+    enum class State { Running, Paused, Finished };
 
     void thread_main();
     State running();
+    State paused();
+    void kick();
     std::optional<VcpuStop> serve(const kvm::VcpuExit& exit);
 
     kvm::Vcpu m_vcpu;
@@ -54,6 +65,12 @@ private:
     std::thread m_thread;
     std::atomic<bool> m_stop_requested{false};
     std::atomic<bool> m_thread_ready{false};
+    std::atomic<bool> m_pause_requested{false};
+
+    std::mutex m_park_lock;
+    std::condition_variable m_park_changed;
+    bool m_parked = false;   // guarded by m_park_lock
+    bool m_finished = false; // guarded by m_park_lock
     pthread_t m_native_handle{};
 };
 
