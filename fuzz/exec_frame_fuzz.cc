@@ -1,8 +1,9 @@
 // Fuzzes the exec protocol's frame decoder and payload parsers, the code
 // that reads whatever the other side of a vsock connection sends. The first
 // input byte sets how the rest is cut into feeds; the rest is both a frame
-// stream and, on its own, a request payload. Whatever parses must encode
-// back to something that parses to the same value.
+// stream and, on its own, a REQUEST, an ATTACH, a STARTED and a LOST
+// payload. Whatever parses must encode back to something that parses to
+// the same value.
 
 #include <algorithm>
 #include <cstddef>
@@ -46,6 +47,34 @@ void check_request(std::span<const uint8_t> payload)
     check(reparsed.has_value() && *reparsed == *request, "request does not round-trip");
 }
 
+void check_attach(std::span<const uint8_t> payload)
+{
+    auto request = parse_attach(payload);
+    if (!request)
+        return;
+    check(is_session_id(request->session_id), "attach with a malformed session id");
+    auto encoded = encode_attach(*request);
+    check(encoded.has_value(), "a parsed attach does not encode");
+    auto reparsed = parse_attach(payload_of(*encoded));
+    check(reparsed.has_value() && *reparsed == *request, "attach does not round-trip");
+}
+
+void check_started(std::span<const uint8_t> payload)
+{
+    if (auto session_id = parse_started(payload)) {
+        auto encoded = encode_started(*session_id);
+        check(same_bytes(payload_of(encoded), payload), "started does not round-trip");
+    }
+}
+
+void check_lost(std::span<const uint8_t> payload)
+{
+    if (auto lost = parse_lost(payload)) {
+        auto encoded = encode_lost(*lost);
+        check(same_bytes(payload_of(encoded), payload), "lost does not round-trip");
+    }
+}
+
 void check_frame(const Frame& frame)
 {
     switch (frame.type) {
@@ -68,6 +97,15 @@ void check_frame(const Frame& frame)
     case FrameType::Error:
         if (auto message = parse_error(frame.payload))
             check(message->size() == frame.payload.size(), "error message changed length");
+        break;
+    case FrameType::Attach:
+        check_attach(frame.payload);
+        break;
+    case FrameType::Started:
+        check_started(frame.payload);
+        break;
+    case FrameType::Lost:
+        check_lost(frame.payload);
         break;
     }
 }
@@ -102,5 +140,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     std::span<const uint8_t> rest(data + 1, size - 1);
     decode_stream(rest, feed_size);
     check_request(rest);
+    check_attach(rest);
+    check_started(rest);
+    check_lost(rest);
     return 0;
 }

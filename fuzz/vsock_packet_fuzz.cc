@@ -1,7 +1,8 @@
 // Fuzzes virtio-vsock from the guest side. Each input first goes through
 // the header parser on its own, then drives a real device with one host
 // connection open: the input is cut into records, each either a packet on
-// the transmit queue or an action on the host end or the receive queue.
+// the transmit queue, an action on the host end or the receive queue, or a
+// capture (quiesce, then resume) after which no chain may be held.
 
 #include <sys/socket.h>
 
@@ -39,7 +40,9 @@ enum Action : uint8_t {
     kHostRead, // the host end is drained
     kHostClose, // the host end is closed
     kRefill, // the guest posts receive buffers
+    kCapture, // the device is quiesced and resumed, as around a capture
 };
+constexpr uint8_t kActionCount = 7;
 constexpr uint8_t kFixAddresses = 8;
 
 [[noreturn]] void fail(const char* what)
@@ -103,6 +106,18 @@ public:
 
     void host_close() { m_host.reset(); }
 
+    void capture()
+    {
+        if (!m_device->quiesce())
+            fail("quiesce failed");
+        for (auto position : m_device->queue_positions()) {
+            if (position.next_avail != position.next_used)
+                fail("a chain is still held after quiesce");
+        }
+        if (!m_device->resume())
+            fail("resume failed");
+    }
+
 private:
     // Opens the connection the packets can then talk about.
     spore::UniqueFd establish()
@@ -149,7 +164,7 @@ private:
 void run_record(Guest& guest, uint8_t kind, std::span<const uint8_t> body)
 {
     bool fix = kind & kFixAddresses;
-    switch ((kind & 7) % 6) {
+    switch ((kind & 7) % kActionCount) {
     case kPacket:
         guest.transmit(body, fix, false);
         return;
@@ -167,6 +182,9 @@ void run_record(Guest& guest, uint8_t kind, std::span<const uint8_t> body)
         return;
     case kRefill:
         guest.refill(body.size() % 16 + 1);
+        return;
+    case kCapture:
+        guest.capture();
         return;
     }
 }

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,25 +164,6 @@ Result<void> set_nonblocking(int fd)
     return {};
 }
 
-// Reads the child's report: nothing (EOF at exec) means the command runs.
-std::optional<std::string> read_launch_failure(int report_fd, const exec::ExecRequest& request)
-{
-    LaunchReport report{};
-    ssize_t received;
-    do {
-        received = ::read(report_fd, &report, sizeof report);
-    } while (received < 0 && errno == EINTR);
-    if (received != sizeof report)
-        return std::nullopt;
-
-    std::string subject = request.argv[0];
-    if (report.stage == LaunchStage::ChangeDirectory)
-        subject = "cd " + request.working_directory;
-    else if (report.stage == LaunchStage::Setup)
-        subject = "setting up stdio";
-    return "spore-agent: " + subject + ": " + std::strerror(report.error) + "\n";
-}
-
 } // namespace
 
 std::vector<std::string> command_environment(const std::vector<std::string>& request_environment)
@@ -217,7 +197,7 @@ std::vector<std::string> search_candidates(const std::string& program, const std
     }
 }
 
-Result<RunningCommand> RunningCommand::start(const exec::ExecRequest& request)
+Result<SpawnedCommand> spawn_command(const exec::ExecRequest& request)
 {
     std::vector<std::string> argv = request.argv;
     LaunchPlan plan = make_plan(request, argv);
@@ -228,67 +208,53 @@ Result<RunningCommand> RunningCommand::start(const exec::ExecRequest& request)
     Pipe output = TRY(make_pipe());
     Pipe errors = TRY(make_pipe());
     Pipe report = TRY(make_pipe());
+    TRY(set_nonblocking(output.read.get()));
+    TRY(set_nonblocking(errors.read.get()));
+    TRY(set_nonblocking(report.read.get()));
 
     pid_t pid = fork();
     if (pid < 0)
         return Error::from_errno("spore-agent: fork");
     if (pid == 0)
         run_child(plan, {input.get(), output.write.get(), errors.write.get(), report.write.get()});
-
-    // From here the destructor kills and reaps the child on any error.
-    RunningCommand command(pid, std::move(output.read), std::move(errors.read));
-    output.write.reset();
-    errors.write.reset();
-    report.write.reset();
-
-    command.m_pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-    if (!command.m_pidfd.valid())
-        return Error::from_errno("spore-agent: pidfd_open");
-    command.m_launch_failure = read_launch_failure(report.read.get(), request);
-    TRY(set_nonblocking(command.m_stdout.get()));
-    TRY(set_nonblocking(command.m_stderr.get()));
-    return command;
+    return SpawnedCommand{
+        pid, std::move(output.read), std::move(errors.read), std::move(report.read)};
 }
 
-RunningCommand::RunningCommand(RunningCommand&& other) noexcept
-    : m_pid(std::exchange(other.m_pid, -1))
-    , m_pidfd(std::move(other.m_pidfd))
-    , m_stdout(std::move(other.m_stdout))
-    , m_stderr(std::move(other.m_stderr))
-    , m_launch_failure(std::move(other.m_launch_failure))
+std::optional<std::string> launch_failure(
+    int report_fd, const std::string& program, const std::string& working_directory)
 {
+    LaunchReport report{};
+    ssize_t received;
+    do {
+        received = ::read(report_fd, &report, sizeof report);
+    } while (received < 0 && errno == EINTR);
+    if (received != sizeof report)
+        return std::nullopt;
+
+    std::string subject = program;
+    if (report.stage == LaunchStage::ChangeDirectory)
+        subject = "cd " + working_directory;
+    else if (report.stage == LaunchStage::Setup)
+        subject = "setting up stdio";
+    return "spore-agent: " + subject + ": " + std::strerror(report.error) + "\n";
 }
 
-RunningCommand::~RunningCommand()
+exec::ExitStatus exit_status_of(int wait_status)
 {
-    if (m_pid <= 0)
-        return;
-    kill_group();
-    [[maybe_unused]] auto reaped = wait();
-}
-
-void RunningCommand::kill_group()
-{
-    if (m_pid <= 0)
-        return;
-    // Before the child's setsid() the group does not exist yet; the pid does.
-    ::kill(-m_pid, SIGKILL);
-    ::kill(m_pid, SIGKILL);
-}
-
-Result<exec::ExitStatus> RunningCommand::wait()
-{
-    int status = 0;
-    while (waitpid(m_pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return Error::from_errno("spore-agent: waitpid");
+    if (WIFSIGNALED(wait_status)) {
+        auto signal_number = static_cast<uint32_t>(WTERMSIG(wait_status));
+        return {128 + signal_number, signal_number};
     }
-    m_pid = -1;
-    if (WIFSIGNALED(status)) {
-        auto signal_number = static_cast<uint32_t>(WTERMSIG(status));
-        return exec::ExitStatus{128 + signal_number, signal_number};
-    }
-    return exec::ExitStatus{static_cast<uint32_t>(WEXITSTATUS(status)), 0};
+    return {static_cast<uint32_t>(WEXITSTATUS(wait_status)), 0};
+}
+
+void kill_command(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);
 }
 
 } // namespace spore::agent

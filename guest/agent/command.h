@@ -28,53 +28,35 @@ std::vector<std::string> command_environment(const std::vector<std::string>& req
 // a name with a '/' is used as is, an empty PATH element means ".".
 std::vector<std::string> search_candidates(const std::string& program, const std::string& path);
 
-// A command started for a request, in its own session and process group,
-// with stdin on /dev/null and stdout and stderr on separate pipes.
-class RunningCommand {
-public:
-    // Forks and executes request. A command that cannot start (unknown
-    // program, bad cwd) still yields a RunningCommand: its child exits with
-    // 127 or 126 and launch_failure() says why. Errors are the agent's own.
-    static Result<RunningCommand> start(const exec::ExecRequest& request);
-
-    RunningCommand(RunningCommand&& other) noexcept;
-    RunningCommand& operator=(RunningCommand&&) = delete;
-    RunningCommand(const RunningCommand&) = delete;
-    RunningCommand& operator=(const RunningCommand&) = delete;
-
-    // A command nobody waited for is killed and reaped, so no session leaves
-    // a stray process group or a zombie behind.
-    ~RunningCommand();
-
-    // Read ends of the command's stdout and stderr, non-blocking.
-    UniqueFd& stdout_pipe() { return m_stdout; }
-    UniqueFd& stderr_pipe() { return m_stderr; }
-
-    // Becomes readable when the command has exited.
-    int exit_fd() const { return m_pidfd.get(); }
-
-    // The line ("spore-agent: PROGRAM: reason\n") to show when exec failed.
-    const std::optional<std::string>& launch_failure() const { return m_launch_failure; }
-
-    // Kills the command's whole process group.
-    void kill_group();
-
-    // Waits for the command to exit and reports how it ended.
-    Result<exec::ExitStatus> wait();
-
-private:
-    RunningCommand(pid_t pid, UniqueFd stdout_pipe, UniqueFd stderr_pipe)
-        : m_pid(pid)
-        , m_stdout(std::move(stdout_pipe))
-        , m_stderr(std::move(stderr_pipe))
-    {
-    }
-
-    pid_t m_pid = -1;
-    UniqueFd m_pidfd;
-    UniqueFd m_stdout;
-    UniqueFd m_stderr;
-    std::optional<std::string> m_launch_failure;
+// A command forked for a request, in its own session and process group,
+// with stdin on /dev/null and stdout and stderr on separate pipes. The
+// caller reaps it (the agent reaps every child in one place).
+struct SpawnedCommand {
+    pid_t pid = -1;
+    UniqueFd stdout_pipe; // read end, non-blocking
+    UniqueFd stderr_pipe; // read end, non-blocking
+    // Read end of the launch report: EOF once the command execs, a report
+    // from a child that could not (read it with launch_failure()).
+    UniqueFd report_pipe;
 };
+
+// Forks and executes request. A command that cannot start (unknown
+// program, bad cwd) is still spawned: its child exits with 127 or 126 and
+// its report pipe says why. Errors are the agent's own.
+Result<SpawnedCommand> spawn_command(const exec::ExecRequest& request);
+
+// The line ("spore-agent: PROGRAM: reason\n") to show on stderr when the
+// command's exec failed, std::nullopt when it ran. Call after the child was
+// reaped, so the report is complete and the read cannot block.
+// program and working_directory are the request's argv[0] and cwd.
+std::optional<std::string> launch_failure(
+    int report_fd, const std::string& program, const std::string& working_directory);
+
+// How a command ended, from a waitpid() status: 128 + signal for a signal.
+exec::ExitStatus exit_status_of(int wait_status);
+
+// Kills the whole process group of a spawned command, and the command
+// itself in case it has not reached setsid() yet.
+void kill_command(pid_t pid);
 
 } // namespace spore::agent

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "exec/protocol.h"
-#include "guest/agent/supervisor.h"
+#include "guest/agent/agent.h"
 #include "guest/agent/system_setup.h"
 
 int main()
@@ -21,7 +21,7 @@ int main()
         std::fprintf(stderr, "%s\n", listener.error().message().c_str());
         return 1;
     }
-    if (auto supervised = agent::supervise_sessions(listener->get()); !supervised)
-        std::fprintf(stderr, "%s\n", supervised.error().message().c_str());
+    if (auto served = agent::serve_agent(listener->get()); !served)
+        std::fprintf(stderr, "%s\n", served.error().message().c_str());
     return 1;
 }

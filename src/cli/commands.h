@@ -17,5 +17,7 @@ using Handler = std::function<Result<int>()>;
 // subcommand is selected on the command line.
 void add_version_command(CLI::App& app, Handler& handler);
 void add_run_command(CLI::App& app, Handler& handler);
+void add_resume_command(CLI::App& app, Handler& handler);
+void add_inspect_command(CLI::App& app, Handler& handler);
 
 } // namespace spore::cli

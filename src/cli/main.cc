@@ -26,6 +26,8 @@ int main(int argc, char** argv)
     spore::cli::Handler handler;
     spore::cli::add_version_command(app, handler);
     spore::cli::add_run_command(app, handler);
+    spore::cli::add_resume_command(app, handler);
+    spore::cli::add_inspect_command(app, handler);
 
     try {
         app.parse(argc, argv);

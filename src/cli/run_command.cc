@@ -6,6 +6,7 @@
 #include "cli/size.h"
 
 #if defined(__aarch64__)
+#include "ops/guest_link.h"
 #include "ops/run.h"
 #endif
 
@@ -22,6 +23,10 @@ struct RunArguments {
     std::vector<std::string> environment;
     std::string working_directory = "/";
     unsigned boot_timeout_seconds = 60;
+    std::string from;
+    std::string capture;
+    std::string capture_on;
+    bool continue_after_capture = false;
     std::vector<std::string> command;
 };
 
@@ -42,6 +47,13 @@ Result<int> run(const RunArguments& arguments, bool debug)
     options.argv = arguments.command;
     options.boot_timeout = std::chrono::seconds(arguments.boot_timeout_seconds);
     options.verbose_kernel = debug;
+    if (!arguments.from.empty())
+        options.from = arguments.from;
+    if (!arguments.capture.empty())
+        options.capture = arguments.capture;
+    if (!arguments.capture_on.empty())
+        options.capture_signal = TRY(parse_signal_name(arguments.capture_on));
+    options.continue_after_capture = arguments.continue_after_capture;
     return run_command(options);
 #else
     (void)arguments;
@@ -69,6 +81,12 @@ void add_run_command(CLI::App& app, Handler& handler)
                         "Seconds to wait for the guest agent")
         ->capture_default_str();
     command->add_option("--console-log", arguments->console_log, "Keep the guest console in this file");
+    command->add_option("--from", arguments->from, "Resume this spore instead of booting");
+    command->add_option("--capture", arguments->capture, "Capture a spore into this new directory");
+    command->add_option("--capture-on", arguments->capture_on,
+                        "Capture the running command when this signal (e.g. USR1) arrives, then exit 0");
+    command->add_flag("--continue-after-capture", arguments->continue_after_capture,
+                      "After a --capture-on capture, keep the command running");
     command->add_option("command", arguments->command, "The command and its arguments, after --")->required();
 
     command->callback([&handler, &app, arguments] {

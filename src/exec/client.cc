@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <ctime>
 
 #include "common/log.h"
 
@@ -106,15 +107,23 @@ Result<void> send_request(int fd, std::span<const uint8_t> bytes, std::optional<
 struct OutputSink {
     const char* name;
     int fd;
-    uint64_t next_offset = 0;
+    uint64_t* next_offset; // the caller's SessionProgress field
     bool reader_gone = false;
+    bool received = false; // an output or LOST frame of this stream arrived
 };
 
+// Writes data and advances the sink's offset by every byte written, so an
+// error midway still leaves the offset exact.
 Result<void> write_all(OutputSink& sink, std::span<const uint8_t> data)
 {
     while (!data.empty()) {
+        if (sink.fd < 0 || sink.reader_gone) {
+            *sink.next_offset += data.size();
+            return {};
+        }
         ssize_t written = ::write(sink.fd, data.data(), data.size());
         if (written >= 0) {
+            *sink.next_offset += static_cast<size_t>(written);
             data = data.subspan(static_cast<size_t>(written));
             continue;
         }
@@ -127,7 +136,7 @@ Result<void> write_all(OutputSink& sink, std::span<const uint8_t> data)
         if (errno == EPIPE) {
             log::debug("exec", "%s reader went away, discarding the rest", sink.name);
             sink.reader_gone = true;
-            return {};
+            continue;
         }
         return Error::from_errno(std::string("exec: writing ") + sink.name);
     }
@@ -137,23 +146,26 @@ Result<void> write_all(OutputSink& sink, std::span<const uint8_t> data)
 // Checks that a chunk continues its stream exactly, then hands it on.
 Result<void> deliver(OutputSink& sink, const OutputChunk& chunk)
 {
-    if (chunk.offset != sink.next_offset) {
+    if (chunk.offset != *sink.next_offset) {
         return Error::guest(std::string("exec: ") + sink.name + " chunk at offset "
-            + std::to_string(chunk.offset) + ", expected " + std::to_string(sink.next_offset));
+            + std::to_string(chunk.offset) + ", expected " + std::to_string(*sink.next_offset));
     }
-    sink.next_offset += chunk.data.size();
-    if (sink.fd < 0 || sink.reader_gone)
-        return {};
+    sink.received = true;
     return write_all(sink, chunk.data);
 }
 
-// The state of one exchange after the request went out.
+// The state of one exchange after the request or attach went out.
 class ReplyReader {
 public:
-    ReplyReader(int connection_fd, int stdout_fd, int stderr_fd)
+    // expected_session is set for an attach: STARTED must name that session.
+    ReplyReader(int connection_fd, int stdout_fd, int stderr_fd, SessionProgress& progress,
+        const SessionObserver& observer, std::optional<std::string> expected_session)
         : m_connection_fd(connection_fd)
-        , m_stdout{"stdout", stdout_fd}
-        , m_stderr{"stderr", stderr_fd}
+        , m_stdout{"stdout", stdout_fd, &progress.stdout_offset}
+        , m_stderr{"stderr", stderr_fd, &progress.stderr_offset}
+        , m_progress(progress)
+        , m_observer(observer)
+        , m_expected_session(std::move(expected_session))
     {
     }
 
@@ -200,6 +212,18 @@ private:
 
     Result<std::optional<ExitStatus>> handle(const Frame& frame)
     {
+        if (frame.type == FrameType::Error) {
+            auto message = TRY(from_guest(parse_error(frame.payload)));
+            return Error::guest("exec: guest agent: " + message);
+        }
+        if (frame.type == FrameType::Started) {
+            TRY(handle_started(frame.payload));
+            return std::optional<ExitStatus>{};
+        }
+        if (!m_started && frame.type != FrameType::Request && frame.type != FrameType::Attach) {
+            return Error::guest(
+                "exec: guest agent sent " + frame_type_name(frame.type) + " before started");
+        }
         switch (frame.type) {
         case FrameType::Stdout:
         case FrameType::Stderr: {
@@ -207,37 +231,121 @@ private:
             TRY(deliver(frame.type == FrameType::Stdout ? m_stdout : m_stderr, chunk));
             return std::optional<ExitStatus>{};
         }
+        case FrameType::Lost:
+            TRY(handle_lost(frame.payload));
+            return std::optional<ExitStatus>{};
         case FrameType::Exit:
             return std::optional(TRY(from_guest(parse_exit(frame.payload))));
-        case FrameType::Error: {
-            auto message = TRY(from_guest(parse_error(frame.payload)));
-            return Error::guest("exec: guest agent: " + message);
-        }
         case FrameType::Request:
+        case FrameType::Attach:
+        case FrameType::Error:
+        case FrameType::Started:
             break;
         }
         return Error::guest("exec: guest agent sent a " + frame_type_name(frame.type) + " frame");
     }
 
+    Result<void> handle_started(std::span<const uint8_t> payload)
+    {
+        if (m_started)
+            return Error::guest("exec: guest agent sent a second started frame");
+        auto session_id = TRY(from_guest(parse_started(payload)));
+        if (m_expected_session && session_id != *m_expected_session)
+            return Error::guest("exec: guest agent attached session " + session_id + " instead of "
+                + *m_expected_session);
+        m_started = true;
+        m_progress.session_id = session_id;
+        log::debug("exec", "session %s started", session_id.c_str());
+        if (m_observer.started)
+            m_observer.started(session_id);
+        return {};
+    }
+
+    // The agent may say once per stream, before that stream's output, that
+    // it no longer holds the bytes the attach asked for.
+    Result<void> handle_lost(std::span<const uint8_t> payload)
+    {
+        if (!m_expected_session)
+            return Error::guest("exec: guest agent sent a lost frame for a new command");
+        auto lost = TRY(from_guest(parse_lost(payload)));
+        OutputSink& sink = lost.stream == FrameType::Stdout ? m_stdout : m_stderr;
+        if (sink.received)
+            return Error::guest(
+                std::string("exec: guest agent sent a late lost frame for ") + sink.name);
+        if (lost.offset <= *sink.next_offset)
+            return Error::guest(std::string("exec: guest agent lost ") + sink.name
+                + " before offset " + std::to_string(lost.offset) + ", expected beyond "
+                + std::to_string(*sink.next_offset));
+        sink.received = true;
+        uint64_t from = *sink.next_offset;
+        log::debug("exec", "%s bytes %llu..%llu were lost in the guest", sink.name,
+            static_cast<unsigned long long>(from), static_cast<unsigned long long>(lost.offset));
+        m_progress.lost_bytes += lost.offset - from;
+        *sink.next_offset = lost.offset;
+        if (m_observer.output_lost)
+            m_observer.output_lost(lost.stream, from, lost.offset);
+        return {};
+    }
+
     int m_connection_fd;
     OutputSink m_stdout;
     OutputSink m_stderr;
+    SessionProgress& m_progress;
+    const SessionObserver& m_observer;
+    std::optional<std::string> m_expected_session;
+    bool m_started = false;
     FrameDecoder m_decoder;
 };
 
-} // namespace
-
-Result<ExitStatus> run_remote_command(int connection_fd, const ExecRequest& request, int stdout_fd,
-    int stderr_fd, std::optional<Deadline> deadline)
+// Sends one encoded request, reads the reply to the end and acknowledges EXIT.
+Result<ExitStatus> exchange(int connection_fd, std::span<const uint8_t> request_frame,
+    int stdout_fd, int stderr_fd, std::optional<Deadline> deadline, SessionProgress& progress,
+    const SessionObserver& observer, std::optional<std::string> expected_session)
 {
-    auto request_frame = TRY(encode_request(request));
     SigpipeBlock sigpipe_block;
-
     TRY(send_request(connection_fd, request_frame, deadline));
-    ReplyReader reader(connection_fd, stdout_fd, stderr_fd);
+    ReplyReader reader(
+        connection_fd, stdout_fd, stderr_fd, progress, observer, std::move(expected_session));
     auto status = TRY(reader.run(deadline));
+    // The agent keeps a finished session until the host has shown that EXIT arrived.
+    ::shutdown(connection_fd, SHUT_WR);
     log::debug("exec", "command exited with %u (signal %u)", status.code, status.signal);
     return status;
+}
+
+} // namespace
+
+int64_t wall_clock_ns()
+{
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+Result<ExitStatus> run_remote_command(int connection_fd, const ExecRequest& request, int stdout_fd,
+    int stderr_fd, std::optional<Deadline> deadline, SessionProgress* progress,
+    const SessionObserver& observer)
+{
+    auto request_frame = TRY(encode_request(request));
+    SessionProgress local_progress;
+    SessionProgress& tracked = progress ? *progress : local_progress;
+    tracked = SessionProgress{};
+    return exchange(connection_fd, request_frame, stdout_fd, stderr_fd, deadline, tracked, observer,
+        std::nullopt);
+}
+
+Result<ExitStatus> attach_remote_session(int connection_fd, const AttachRequest& request,
+    int stdout_fd, int stderr_fd, std::optional<Deadline> deadline, SessionProgress* progress,
+    const SessionObserver& observer)
+{
+    auto attach_frame = TRY(encode_attach(request));
+    SessionProgress local_progress;
+    SessionProgress& tracked = progress ? *progress : local_progress;
+    tracked.session_id = request.session_id;
+    tracked.stdout_offset = request.stdout_offset;
+    tracked.stderr_offset = request.stderr_offset;
+    return exchange(connection_fd, attach_frame, stdout_fd, stderr_fd, deadline, tracked, observer,
+        request.session_id);
 }
 
 } // namespace spore::exec

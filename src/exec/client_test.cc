@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <thread>
 
@@ -31,22 +33,29 @@ void send_all(int fd, std::span<const uint8_t> bytes)
     }
 }
 
-// Reads frames until a whole request has arrived; false if it never does.
-bool receive_request(int fd)
+const std::string kSessionId = "00112233445566778899aabbccddeeff";
+
+// Reads frames until a whole request or attach has arrived.
+std::optional<Frame> receive_request(int fd)
 {
     FrameDecoder decoder;
     uint8_t buffer[4096];
     while (true) {
         auto frame = decoder.next();
         if (!frame)
-            return false;
+            return std::nullopt;
         if (*frame)
-            return (*frame)->type == FrameType::Request;
+            return std::move(**frame);
         ssize_t received = ::recv(fd, buffer, sizeof buffer, 0);
         if (received <= 0)
-            return false;
+            return std::nullopt;
         decoder.feed(std::span(buffer, static_cast<size_t>(received)));
     }
+}
+
+void send_started(int fd, const std::string& id = kSessionId)
+{
+    send_all(fd, encode_started(id));
 }
 
 UniqueFd memory_file()
@@ -71,17 +80,35 @@ public:
         int pair[2];
         EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
         m_host.reset(pair[0]);
-        m_thread = std::thread([agent = UniqueFd(pair[1]), script, read_request] {
-            if (!read_request || receive_request(agent.get()))
-                script(agent.get());
+        m_thread = std::thread([this, agent = UniqueFd(pair[1]), script, read_request] {
+            if (read_request) {
+                m_request = receive_request(agent.get());
+                if (!m_request)
+                    return;
+            }
+            script(agent.get());
         });
     }
-    ~FakeAgent() { m_thread.join(); }
+    ~FakeAgent() { join(); }
 
     int host_fd() const { return m_host.get(); }
 
+    // The frame the host sent, once the script has finished.
+    const std::optional<Frame>& request()
+    {
+        join();
+        return m_request;
+    }
+
 private:
+    void join()
+    {
+        if (m_thread.joinable())
+            m_thread.join();
+    }
+
     UniqueFd m_host;
+    std::optional<Frame> m_request;
     std::thread m_thread;
 };
 
@@ -90,6 +117,7 @@ const ExecRequest kRequest{{"echo", "hi"}};
 TEST(ExecClient, WritesEachStreamToItsFdAndReturnsTheExitStatus)
 {
     FakeAgent agent([](int fd) {
+        send_started(fd);
         send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("out1 ")));
         send_all(fd, encode_output(FrameType::Stderr, 0, bytes_of("err")));
         send_all(fd, encode_output(FrameType::Stdout, 5, bytes_of("out2")));
@@ -107,6 +135,7 @@ TEST(ExecClient, WritesEachStreamToItsFdAndReturnsTheExitStatus)
 TEST(ExecClient, GapInOffsetsIsAGuestError)
 {
     FakeAgent agent([](int fd) {
+        send_started(fd);
         send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("abc")));
         send_all(fd, encode_output(FrameType::Stdout, 4, bytes_of("e")));
         send_all(fd, encode_exit({0, 0}));
@@ -120,6 +149,7 @@ TEST(ExecClient, GapInOffsetsIsAGuestError)
 TEST(ExecClient, OverlappingOffsetsAreAGuestError)
 {
     FakeAgent agent([](int fd) {
+        send_started(fd);
         send_all(fd, encode_output(FrameType::Stderr, 0, bytes_of("abc")));
         send_all(fd, encode_output(FrameType::Stderr, 2, bytes_of("c")));
     });
@@ -138,8 +168,10 @@ TEST(ExecClient, ErrorFrameBecomesAGuestError)
 
 TEST(ExecClient, ClosingBeforeExitIsAClearError)
 {
-    FakeAgent agent(
-        [](int fd) { send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("partial"))); });
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("partial")));
+    });
     auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1);
     ASSERT_FALSE(status.has_value());
     EXPECT_EQ(
@@ -180,6 +212,7 @@ TEST(ExecClient, SilentGuestTimesOutAtTheDeadline)
 TEST(ExecClient, ClosedStdoutReaderDoesNotStopTheExchange)
 {
     FakeAgent agent([](int fd) {
+        send_started(fd);
         std::string chunk(100000, 'y');
         for (uint64_t offset = 0; offset < 1000000; offset += chunk.size())
             send_all(fd, encode_output(FrameType::Stdout, offset, bytes_of(chunk)));
@@ -223,6 +256,215 @@ TEST(ExecClient, InvalidRequestIsRefusedBeforeSending)
     EXPECT_EQ(status.error().code(), ErrorCode::InvalidInput);
     uint8_t byte;
     EXPECT_EQ(recv(guest.get(), &byte, 1, MSG_DONTWAIT), -1);
+}
+
+TEST(ExecClient, StartedReachesTheObserverBeforeAnyOutput)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("x")));
+        send_all(fd, encode_exit({0, 0}));
+    });
+    auto out = memory_file();
+    std::string observed;
+    size_t output_when_started = 99;
+    SessionObserver observer;
+    observer.started = [&](const std::string& id) {
+        observed = id;
+        output_when_started = contents(out).size();
+    };
+    SessionProgress progress;
+    auto status
+        = run_remote_command(agent.host_fd(), kRequest, out.get(), -1, {}, &progress, observer);
+    ASSERT_TRUE(status.has_value()) << status.error().message();
+    EXPECT_EQ(observed, kSessionId);
+    EXPECT_EQ(output_when_started, 0u);
+    EXPECT_EQ(progress.session_id, kSessionId);
+    EXPECT_EQ(progress.stdout_offset, 1u);
+}
+
+TEST(ExecClient, OutputBeforeStartedIsAGuestError)
+{
+    FakeAgent agent([](int fd) {
+        send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("x")));
+        send_all(fd, encode_exit({0, 0}));
+    });
+    auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().message(), "exec: guest agent sent stdout before started");
+}
+
+TEST(ExecClient, SecondStartedIsAGuestError)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_started(fd);
+    });
+    auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().code(), ErrorCode::Guest);
+}
+
+TEST(ExecClient, ProgressSaysWhereADroppedConnectionLeftOff)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_output(FrameType::Stdout, 0, bytes_of("hello ")));
+        send_all(fd, encode_output(FrameType::Stderr, 0, bytes_of("warn")));
+        send_all(fd, encode_output(FrameType::Stdout, 6, bytes_of("world")));
+        shutdown(fd, SHUT_RDWR);
+    });
+    SessionProgress progress;
+    auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1, {}, &progress);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(progress.session_id, kSessionId);
+    EXPECT_EQ(progress.stdout_offset, 11u);
+    EXPECT_EQ(progress.stderr_offset, 4u);
+}
+
+TEST(ExecClient, ExitIsAcknowledgedByShuttingDownTheSendingSide)
+{
+    bool saw_end = false;
+    FakeAgent agent([&saw_end](int fd) {
+        send_started(fd);
+        send_all(fd, encode_exit({0, 0}));
+        uint8_t byte;
+        saw_end = recv(fd, &byte, 1, 0) == 0;
+    });
+    auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1);
+    ASSERT_TRUE(status.has_value());
+    agent.request();
+    EXPECT_TRUE(saw_end);
+}
+
+TEST(ExecClient, RequestCarriesTheTimeParameter)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_exit({0, 0}));
+    });
+    ExecRequest request = kRequest;
+    request.parameters.time_ns = wall_clock_ns();
+    ASSERT_TRUE(run_remote_command(agent.host_fd(), request, -1, -1).has_value());
+    const auto& sent = agent.request();
+    ASSERT_TRUE(sent.has_value());
+    auto parsed = parse_request(sent->payload);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->parameters.time_ns, request.parameters.time_ns);
+}
+
+TEST(ExecClient, WallClockIsTheUnixTimeInNanoseconds)
+{
+    int64_t now = wall_clock_ns();
+    EXPECT_GT(now, int64_t{1'700'000'000} * 1'000'000'000);
+    EXPECT_LT(std::abs(now / 1'000'000'000 - static_cast<int64_t>(time(nullptr))), 2);
+}
+
+const AttachRequest kAttach{kSessionId, 3, 2, {123}};
+
+TEST(ExecClientAttach, SendsTheAttachAndContinuesFromItsOffsets)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_output(FrameType::Stdout, 3, bytes_of("def")));
+        send_all(fd, encode_output(FrameType::Stderr, 2, bytes_of("!")));
+        send_all(fd, encode_exit({4, 0}));
+    });
+    auto out = memory_file();
+    auto err = memory_file();
+    SessionProgress progress;
+    auto status
+        = attach_remote_session(agent.host_fd(), kAttach, out.get(), err.get(), {}, &progress);
+    ASSERT_TRUE(status.has_value()) << status.error().message();
+    EXPECT_EQ(*status, (ExitStatus{4, 0}));
+    EXPECT_EQ(contents(out), "def");
+    EXPECT_EQ(contents(err), "!");
+    EXPECT_EQ(progress.stdout_offset, 6u);
+    EXPECT_EQ(progress.stderr_offset, 3u);
+
+    const auto& sent = agent.request();
+    ASSERT_TRUE(sent.has_value());
+    EXPECT_EQ(sent->type, FrameType::Attach);
+    auto parsed = parse_attach(sent->payload);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(*parsed, kAttach);
+}
+
+TEST(ExecClientAttach, LostOutputSkipsAheadAndIsReported)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_lost({FrameType::Stdout, 10}));
+        send_all(fd, encode_output(FrameType::Stdout, 10, bytes_of("tail")));
+        send_all(fd, encode_exit({0, 0}));
+    });
+    auto out = memory_file();
+    SessionProgress progress;
+    std::vector<std::pair<uint64_t, uint64_t>> lost;
+    SessionObserver observer;
+    observer.output_lost = [&](FrameType stream, uint64_t from, uint64_t to) {
+        EXPECT_EQ(stream, FrameType::Stdout);
+        lost.emplace_back(from, to);
+    };
+    auto status
+        = attach_remote_session(agent.host_fd(), kAttach, out.get(), -1, {}, &progress, observer);
+    ASSERT_TRUE(status.has_value()) << status.error().message();
+    EXPECT_EQ(contents(out), "tail");
+    EXPECT_EQ(progress.stdout_offset, 14u);
+    EXPECT_EQ(progress.lost_bytes, 7u);
+    EXPECT_EQ(lost, (std::vector<std::pair<uint64_t, uint64_t>>{{3, 10}}));
+}
+
+TEST(ExecClientAttach, LostThatDoesNotSkipAheadIsAGuestError)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_lost({FrameType::Stderr, 2}));
+    });
+    auto status = attach_remote_session(agent.host_fd(), kAttach, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().code(), ErrorCode::Guest);
+}
+
+TEST(ExecClientAttach, LostAfterOutputIsAGuestError)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_output(FrameType::Stdout, 3, bytes_of("d")));
+        send_all(fd, encode_lost({FrameType::Stdout, 10}));
+    });
+    auto status = attach_remote_session(agent.host_fd(), kAttach, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().message(), "exec: guest agent sent a late lost frame for stdout");
+}
+
+TEST(ExecClientAttach, LostInReplyToARequestIsAGuestError)
+{
+    FakeAgent agent([](int fd) {
+        send_started(fd);
+        send_all(fd, encode_lost({FrameType::Stdout, 10}));
+    });
+    auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().message(), "exec: guest agent sent a lost frame for a new command");
+}
+
+TEST(ExecClientAttach, StartedForAnotherSessionIsAGuestError)
+{
+    FakeAgent agent([](int fd) { send_started(fd, std::string(32, 'f')); });
+    auto status = attach_remote_session(agent.host_fd(), kAttach, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().code(), ErrorCode::Guest);
+}
+
+TEST(ExecClientAttach, MalformedSessionIdIsRefusedBeforeSending)
+{
+    int pair[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    UniqueFd host(pair[0]), guest(pair[1]);
+    auto status = attach_remote_session(host.get(), AttachRequest{"nope"}, -1, -1);
+    ASSERT_FALSE(status.has_value());
+    EXPECT_EQ(status.error().code(), ErrorCode::InvalidInput);
 }
 
 } // namespace

@@ -46,7 +46,7 @@ uint64_t get_u64(const uint8_t* in)
 bool is_known_type(uint8_t type)
 {
     return type >= static_cast<uint8_t>(FrameType::Request)
-        && type <= static_cast<uint8_t>(FrameType::Error);
+        && type <= static_cast<uint8_t>(FrameType::Lost);
 }
 
 // Only printable ASCII survives, so peer-controlled text stays inert on a terminal.
@@ -133,21 +133,26 @@ struct JsonShape {
     bool too_deep = false;
 };
 
-// Parses a JSON document, recording duplicate top-level keys and nesting
-// deeper than a request ever needs (an object holding arrays of strings).
+// Parses a JSON document, recording duplicate keys in any object and
+// refusing nesting beyond kMaxJsonDepth, so hostile input cannot exhaust
+// memory however it nests.
 Json parse_json(std::span<const uint8_t> payload, JsonShape& shape)
 {
-    std::set<std::string> keys;
+    std::vector<std::set<std::string>> open_objects;
     auto callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
         bool opens = event == Json::parse_event_t::object_start
             || event == Json::parse_event_t::array_start;
-        if (opens && depth >= 2) {
+        if (opens && depth >= kMaxJsonDepth) {
             shape.too_deep = true;
             return false;
         }
-        if (event == Json::parse_event_t::key && depth == 1) {
+        if (event == Json::parse_event_t::object_start)
+            open_objects.emplace_back();
+        else if (event == Json::parse_event_t::object_end && !open_objects.empty())
+            open_objects.pop_back();
+        else if (event == Json::parse_event_t::key && !open_objects.empty()) {
             const auto& key = parsed.get_ref<const std::string&>();
-            if (!keys.insert(key).second && !shape.duplicate_key)
+            if (!open_objects.back().insert(key).second && !shape.duplicate_key)
                 shape.duplicate_key = key;
         }
         return true;
@@ -155,20 +160,42 @@ Json parse_json(std::span<const uint8_t> payload, JsonShape& shape)
     return Json::parse(payload.begin(), payload.end(), callback, false);
 }
 
-Result<void> check_version(const Json& document)
+// Parses a request document up to and including its version, so that a
+// request of another version is refused for its version, not its fields.
+Result<Json> parse_document(std::span<const uint8_t> payload, std::string_view what)
 {
+    JsonShape shape;
+    Json document = parse_json(payload, shape);
+    std::string prefix = std::string(what) + ": ";
+    if (shape.too_deep)
+        return Error::invalid(prefix + "json nested too deeply");
+    if (document.is_discarded())
+        return Error::invalid(prefix + "malformed json");
+    if (!document.is_object())
+        return Error::invalid(prefix + "not a json object");
+
     auto version = document.find("version");
     if (version == document.end())
-        return Error::invalid("exec request: missing field version");
+        return Error::invalid(prefix + "missing field version");
     if (!version->is_number_unsigned())
-        return Error::invalid("exec request: version: not an unsigned integer");
+        return Error::invalid(prefix + "version: not an unsigned integer");
     auto number = version->get<uint64_t>();
     if (number != kProtocolVersion) {
-        return Error::not_supported("exec request: unsupported protocol version "
+        return Error::not_supported(prefix + "unsupported protocol version "
             + std::to_string(number) + " (this agent speaks " + std::to_string(kProtocolVersion)
             + ")");
     }
-    return {};
+
+    if (shape.duplicate_key) {
+        return Error::invalid(
+            prefix + "duplicate field " + printable(*shape.duplicate_key, kMaxQuotedName));
+    }
+    return document;
+}
+
+Error unknown_field(std::string_view what, std::string_view key)
+{
+    return Error::invalid(std::string(what) + ": unknown field " + printable(key, kMaxQuotedName));
 }
 
 Result<std::vector<std::string>> string_array(const Json& value, std::string_view what)
@@ -187,6 +214,45 @@ Result<std::vector<std::string>> string_array(const Json& value, std::string_vie
     return strings;
 }
 
+Result<uint64_t> unsigned_field(const Json& value, std::string_view what)
+{
+    if (!value.is_number_unsigned())
+        return Error::invalid(std::string(what) + ": not an unsigned integer");
+    return value.get<uint64_t>();
+}
+
+Result<HostParameters> parameters_from_json(const Json& value, std::string_view what)
+{
+    std::string prefix = std::string(what) + ": params";
+    if (!value.is_object())
+        return Error::invalid(prefix + ": not an object");
+    HostParameters parameters;
+    for (const auto& [key, field] : value.items()) {
+        if (key != "time_ns")
+            return unknown_field(what, "params." + key);
+        uint64_t time_ns = TRY(unsigned_field(field, prefix + ".time_ns"));
+        if (time_ns > static_cast<uint64_t>(INT64_MAX))
+            return Error::invalid(prefix + ".time_ns: beyond the year 2262");
+        parameters.time_ns = static_cast<int64_t>(time_ns);
+    }
+    return parameters;
+}
+
+Result<void> validate_parameters(const HostParameters& parameters, std::string_view what)
+{
+    if (parameters.time_ns && *parameters.time_ns < 0)
+        return Error::invalid(std::string(what) + ": params.time_ns: negative");
+    return {};
+}
+
+// The params object, or nothing when no parameter is set.
+std::optional<Json> parameters_to_json(const HostParameters& parameters)
+{
+    if (!parameters.time_ns)
+        return std::nullopt;
+    return Json{{"time_ns", static_cast<uint64_t>(*parameters.time_ns)}};
+}
+
 Result<ExecRequest> request_from_json(const Json& document)
 {
     ExecRequest request;
@@ -203,13 +269,61 @@ Result<ExecRequest> request_from_json(const Json& document)
             if (!value.is_string())
                 return Error::invalid("exec request: cwd: not a string");
             request.working_directory = value.get_ref<const std::string&>();
+        } else if (key == "params") {
+            request.parameters = TRY(parameters_from_json(value, "exec request"));
         } else {
-            return Error::invalid("exec request: unknown field " + printable(key, kMaxQuotedName));
+            return unknown_field("exec request", key);
         }
     }
     if (!has_argv)
         return Error::invalid("exec request: missing field argv");
     return request;
+}
+
+Result<AttachRequest> attach_from_json(const Json& document)
+{
+    AttachRequest request;
+    bool has_id = false, has_stdout = false, has_stderr = false;
+    for (const auto& [key, value] : document.items()) {
+        if (key == "version")
+            continue;
+        if (key == "session_id") {
+            if (!value.is_string())
+                return Error::invalid("exec attach: session_id: not a string");
+            request.session_id = value.get_ref<const std::string&>();
+            has_id = true;
+        } else if (key == "stdout_offset") {
+            request.stdout_offset = TRY(unsigned_field(value, "exec attach: stdout_offset"));
+            has_stdout = true;
+        } else if (key == "stderr_offset") {
+            request.stderr_offset = TRY(unsigned_field(value, "exec attach: stderr_offset"));
+            has_stderr = true;
+        } else if (key == "params") {
+            request.parameters = TRY(parameters_from_json(value, "exec attach"));
+        } else {
+            return unknown_field("exec attach", key);
+        }
+    }
+    if (!has_id)
+        return Error::invalid("exec attach: missing field session_id");
+    if (!has_stdout)
+        return Error::invalid("exec attach: missing field stdout_offset");
+    if (!has_stderr)
+        return Error::invalid("exec attach: missing field stderr_offset");
+    return request;
+}
+
+Result<std::vector<uint8_t>> encode_document(
+    FrameType type, const Json& document, std::string_view what)
+{
+    // The validators admitted only valid UTF-8, so dump() cannot throw.
+    std::string text = document.dump();
+    if (text.size() > kMaxPayloadSize) {
+        return Error::invalid(std::string(what) + ": " + std::to_string(text.size())
+            + " bytes of json, limit is " + std::to_string(kMaxPayloadSize));
+    }
+    return encode_frame(
+        type, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 } // namespace
@@ -227,6 +341,12 @@ std::string frame_type_name(FrameType type)
         return "exit";
     case FrameType::Error:
         return "error";
+    case FrameType::Attach:
+        return "attach";
+    case FrameType::Started:
+        return "started";
+    case FrameType::Lost:
+        return "lost";
     }
     return "type " + std::to_string(static_cast<unsigned>(type));
 }
@@ -315,7 +435,7 @@ Result<void> validate_request(const ExecRequest& request)
     TRY(check_string("cwd", request.working_directory, kMaxWorkingDirectory));
     if (!request.working_directory.starts_with('/'))
         return Error::invalid("exec request: cwd: not an absolute path");
-    return {};
+    return validate_parameters(request.parameters, "exec request");
 }
 
 Result<std::vector<uint8_t>> encode_request(const ExecRequest& request)
@@ -327,35 +447,98 @@ Result<std::vector<uint8_t>> encode_request(const ExecRequest& request)
         {"env", request.environment},
         {"cwd", request.working_directory},
     };
-    // validate_request() admitted only valid UTF-8, so dump() cannot throw.
-    std::string text = document.dump();
-    if (text.size() > kMaxPayloadSize) {
-        return Error::invalid("exec request: " + std::to_string(text.size())
-            + " bytes of json, limit is " + std::to_string(kMaxPayloadSize));
-    }
-    return encode_frame(
-        FrameType::Request, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    if (auto parameters = parameters_to_json(request.parameters))
+        document["params"] = std::move(*parameters);
+    return encode_document(FrameType::Request, document, "exec request");
 }
 
 Result<ExecRequest> parse_request(std::span<const uint8_t> payload)
 {
-    JsonShape shape;
-    Json document = parse_json(payload, shape);
-    if (shape.too_deep)
-        return Error::invalid("exec request: json nested deeper than a request");
-    if (document.is_discarded())
-        return Error::invalid("exec request: malformed json");
-    if (!document.is_object())
-        return Error::invalid("exec request: not a json object");
-    if (shape.duplicate_key) {
-        return Error::invalid(
-            "exec request: duplicate field " + printable(*shape.duplicate_key, kMaxQuotedName));
-    }
-
-    TRY(check_version(document));
+    Json document = TRY(parse_document(payload, "exec request"));
     ExecRequest request = TRY(request_from_json(document));
     TRY(validate_request(request));
     return request;
+}
+
+bool is_session_id(std::string_view text)
+{
+    return text.size() == kSessionIdLength && std::all_of(text.begin(), text.end(), [](char digit) {
+        return (digit >= '0' && digit <= '9') || (digit >= 'a' && digit <= 'f');
+    });
+}
+
+Result<void> validate_attach(const AttachRequest& request)
+{
+    if (!is_session_id(request.session_id)) {
+        return Error::invalid("exec attach: session_id: not " + std::to_string(kSessionIdLength)
+            + " lower-case hex digits");
+    }
+    return validate_parameters(request.parameters, "exec attach");
+}
+
+Result<std::vector<uint8_t>> encode_attach(const AttachRequest& request)
+{
+    TRY(validate_attach(request));
+    Json document = {
+        {"version", kProtocolVersion},
+        {"session_id", request.session_id},
+        {"stdout_offset", request.stdout_offset},
+        {"stderr_offset", request.stderr_offset},
+    };
+    if (auto parameters = parameters_to_json(request.parameters))
+        document["params"] = std::move(*parameters);
+    return encode_document(FrameType::Attach, document, "exec attach");
+}
+
+Result<AttachRequest> parse_attach(std::span<const uint8_t> payload)
+{
+    Json document = TRY(parse_document(payload, "exec attach"));
+    AttachRequest request = TRY(attach_from_json(document));
+    TRY(validate_attach(request));
+    return request;
+}
+
+std::vector<uint8_t> encode_started(std::string_view session_id)
+{
+    if (!is_session_id(session_id)) {
+        std::fprintf(stderr, "spore: malformed exec session id\n");
+        std::abort();
+    }
+    return encode_frame(FrameType::Started,
+        std::span(reinterpret_cast<const uint8_t*>(session_id.data()), session_id.size()));
+}
+
+Result<std::string> parse_started(std::span<const uint8_t> payload)
+{
+    std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+    if (!is_session_id(text))
+        return Error::invalid("exec frame: started payload is not a session id");
+    return std::string(text);
+}
+
+std::vector<uint8_t> encode_lost(LostOutput lost)
+{
+    if (lost.stream != FrameType::Stdout && lost.stream != FrameType::Stderr) {
+        std::fprintf(stderr, "spore: exec lost frame for a non-output stream\n");
+        std::abort();
+    }
+    uint8_t payload[kLostPayloadSize] = {static_cast<uint8_t>(lost.stream)};
+    put_u64(payload + 8, lost.offset);
+    return encode_frame(FrameType::Lost, payload);
+}
+
+Result<LostOutput> parse_lost(std::span<const uint8_t> payload)
+{
+    if (payload.size() != kLostPayloadSize) {
+        return Error::invalid("exec frame: lost payload of " + std::to_string(payload.size())
+            + " bytes, not " + std::to_string(kLostPayloadSize));
+    }
+    auto stream = static_cast<FrameType>(payload[0]);
+    if (stream != FrameType::Stdout && stream != FrameType::Stderr)
+        return Error::invalid("exec frame: lost frame names stream " + std::to_string(payload[0]));
+    if (std::any_of(payload.begin() + 1, payload.begin() + 8, [](uint8_t byte) { return byte; }))
+        return Error::invalid("exec frame: lost frame has reserved bytes set");
+    return LostOutput{stream, get_u64(payload.data() + 8)};
 }
 
 std::vector<uint8_t> encode_output(FrameType stream, uint64_t offset, std::span<const uint8_t> data)

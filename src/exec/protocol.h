@@ -10,12 +10,12 @@
 
 #include "common/error.h"
 
-// The exec protocol between the host and the guest agent, version 1.
+// The exec protocol between the host and the guest agent, version 2.
 // docs/exec-protocol.md is the normative specification; this file follows it.
 namespace spore::exec {
 
 // The protocol version this code speaks; a request with any other is refused.
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // The vsock port the guest agent listens on.
 inline constexpr uint32_t kAgentPort = 1024;
@@ -41,13 +41,27 @@ inline constexpr size_t kMaxEnvironment = 4096;
 inline constexpr size_t kMaxStringLength = 128 * 1024;
 inline constexpr size_t kMaxWorkingDirectory = 4095;
 
-// Frame types; every other value is refused in version 1.
+// JSON deeper than this is refused before its version is read. Version 2
+// needs only 2 levels; the slack lets a newer request be refused for its
+// version rather than its shape.
+inline constexpr int kMaxJsonDepth = 8;
+
+// A session id: 128 random bits as lower-case hex digits.
+inline constexpr size_t kSessionIdLength = 32;
+
+// Size of a LOST payload: u8 stream, 7 zero bytes, u64 offset.
+inline constexpr size_t kLostPayloadSize = 16;
+
+// Frame types; every other value is refused in version 2.
 enum class FrameType : uint8_t {
-    Request = 1, // host to guest: JSON request
+    Request = 1, // host to guest: JSON request for a new command
     Stdout = 2, // guest to host: offset + bytes of the command's stdout
     Stderr = 3, // guest to host: offset + bytes of the command's stderr
     Exit = 4, // guest to host: exit status; last frame
     Error = 5, // guest to host: why the request failed; last frame
+    Attach = 6, // host to guest: JSON request to resume an existing session
+    Started = 7, // guest to host: the session id; first frame of a session
+    Lost = 8, // guest to host: a stream's bytes before an offset are gone
 };
 
 // Lower-case name of a frame type for messages, "type 9" for unknown values.
@@ -59,13 +73,35 @@ struct Frame {
     std::vector<uint8_t> payload;
 };
 
+// Facts about the host that every request and attach may carry, applied to
+// the guest as a whole before the command starts or the session resumes.
+struct HostParameters {
+    // The host's wall clock (CLOCK_REALTIME) in nanoseconds since the unix
+    // epoch, 0..INT64_MAX. A resumed guest's own wall clock is stale.
+    std::optional<int64_t> time_ns;
+
+    bool operator==(const HostParameters&) const = default;
+};
+
 // What the host asks the guest to run.
 struct ExecRequest {
     std::vector<std::string> argv; // argv[0] is searched in PATH unless it holds a '/'
     std::vector<std::string> environment; // "NAME=value" entries over the agent's defaults
     std::string working_directory = "/"; // absolute
+    HostParameters parameters;
 
     bool operator==(const ExecRequest&) const = default;
+};
+
+// What the host asks to resume: a session the agent already runs or ran,
+// with output continuing from the given offset of each stream.
+struct AttachRequest {
+    std::string session_id; // kSessionIdLength lower-case hex digits
+    uint64_t stdout_offset = 0; // first stdout byte the host still needs
+    uint64_t stderr_offset = 0; // first stderr byte the host still needs
+    HostParameters parameters;
+
+    bool operator==(const AttachRequest&) const = default;
 };
 
 // How the command ended. A command killed by a signal reports 128 + signal.
@@ -80,6 +116,15 @@ struct ExitStatus {
 struct OutputChunk {
     uint64_t offset = 0; // position of data[0] in its stream
     std::span<const uint8_t> data; // borrows the frame's payload
+};
+
+// The content of a LOST frame: the agent no longer holds the bytes of stream
+// before offset that the host asked for; the stream continues at offset.
+struct LostOutput {
+    FrameType stream = FrameType::Stdout; // Stdout or Stderr
+    uint64_t offset = 0;
+
+    bool operator==(const LostOutput&) const = default;
 };
 
 // Splits a byte stream into frames. Headers are checked as soon as their
@@ -112,12 +157,37 @@ std::vector<uint8_t> encode_frame(FrameType type, std::span<const uint8_t> paylo
 // Checks the limits of docs/exec-protocol.md that apply to any request.
 Result<void> validate_request(const ExecRequest& request);
 
-// A REQUEST frame carrying request as version 1 JSON.
+// A REQUEST frame carrying request as version 2 JSON.
 Result<std::vector<uint8_t>> encode_request(const ExecRequest& request);
 
 // Parses and validates a REQUEST payload. Unknown versions, unknown fields,
 // wrong types and out-of-bounds values are refused.
 Result<ExecRequest> parse_request(std::span<const uint8_t> payload);
+
+// Whether text has the form of a session id. Says nothing of whether the
+// session exists.
+bool is_session_id(std::string_view text);
+
+// Checks the limits of docs/exec-protocol.md that apply to any attach.
+Result<void> validate_attach(const AttachRequest& request);
+
+// An ATTACH frame carrying request as version 2 JSON.
+Result<std::vector<uint8_t>> encode_attach(const AttachRequest& request);
+
+// Parses and validates an ATTACH payload, as strictly as parse_request().
+Result<AttachRequest> parse_attach(std::span<const uint8_t> payload);
+
+// A STARTED frame; session_id must satisfy is_session_id().
+std::vector<uint8_t> encode_started(std::string_view session_id);
+
+// The session id in a STARTED payload.
+Result<std::string> parse_started(std::span<const uint8_t> payload);
+
+// A LOST frame; lost.stream must be Stdout or Stderr.
+std::vector<uint8_t> encode_lost(LostOutput lost);
+
+// The stream and offset of a LOST payload.
+Result<LostOutput> parse_lost(std::span<const uint8_t> payload);
 
 // A STDOUT or STDERR frame; data must be 1..kMaxOutputChunk bytes.
 std::vector<uint8_t> encode_output(

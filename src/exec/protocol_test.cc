@@ -97,7 +97,7 @@ TEST(ExecFrame, MaximumLengthIsAccepted)
 
 TEST(ExecFrame, UnknownTypesAreRefused)
 {
-    for (uint8_t type : {0, 6, 255}) {
+    for (uint8_t type : {0, 9, 255}) {
         FrameDecoder decoder;
         decoder.feed(header(type, 0));
         EXPECT_FALSE(decoder.next().has_value()) << "type " << int(type);
@@ -140,7 +140,7 @@ TEST(ExecRequest, RoundTrips)
 
 TEST(ExecRequest, EnvAndCwdAreOptional)
 {
-    auto parsed = parse_text(R"({"version":1,"argv":["true"]})");
+    auto parsed = parse_text(R"({"version":2,"argv":["true"]})");
     ASSERT_TRUE(parsed.has_value());
     EXPECT_TRUE(parsed->environment.empty());
     EXPECT_EQ(parsed->working_directory, "/");
@@ -148,10 +148,10 @@ TEST(ExecRequest, EnvAndCwdAreOptional)
 
 TEST(ExecRequest, MalformedJsonIsRefused)
 {
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true"])").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"])").has_value());
     EXPECT_FALSE(parse_text("").has_value());
     EXPECT_FALSE(parse_text("\xff").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["\xc0\xaf"]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["\xc0\xaf"]})").has_value());
 }
 
 TEST(ExecRequest, DocumentMustBeAnObject)
@@ -162,59 +162,117 @@ TEST(ExecRequest, DocumentMustBeAnObject)
 
 TEST(ExecRequest, UnknownFieldIsRefused)
 {
-    auto parsed = parse_text(R"({"version":1,"argv":["true"],"tty":true})");
+    auto parsed = parse_text(R"({"version":2,"argv":["true"],"tty":true})");
     ASSERT_FALSE(parsed.has_value());
     EXPECT_EQ(parsed.error().message(), "exec request: unknown field tty");
 }
 
 TEST(ExecRequest, DuplicateFieldIsRefused)
 {
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["a"],"argv":["b"]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["a"],"argv":["b"]})").has_value());
 }
 
 TEST(ExecRequest, WrongTypesAreRefused)
 {
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":"true"})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true",1]})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true"],"env":{"A":"1"}})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true"],"cwd":["/"]})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true"],"cwd":null})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":"true"})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true",1]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"env":{"A":"1"}})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"cwd":["/"]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"cwd":null})").has_value());
 }
 
 TEST(ExecRequest, NestedArraysAreRefusedNotDropped)
 {
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true",["x"]]})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["true"],"env":[{}]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true",["x"]]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"env":[{}]})").has_value());
 }
 
 TEST(ExecRequest, DeepNestingIsRefusedWithoutExhaustingMemory)
 {
-    std::string text = R"({"version":1,"argv":)" + std::string(500000, '[');
+    std::string text = R"({"version":2,"argv":)" + std::string(500000, '[');
     EXPECT_FALSE(parse_text(text).has_value());
 }
 
-TEST(ExecRequest, OtherVersionsAreNotSupported)
+TEST(ExecRequest, VersionOneIsNotSupported)
 {
-    auto parsed = parse_text(R"({"version":2,"argv":["true"],"future":{"x":1}})");
+    auto parsed = parse_text(R"({"version":1,"argv":["true"]})");
     ASSERT_FALSE(parsed.has_value());
     EXPECT_EQ(parsed.error().code(), ErrorCode::NotSupported);
     EXPECT_EQ(parsed.error().message(),
-        "exec request: unsupported protocol version 2 (this agent speaks 1)");
+        "exec request: unsupported protocol version 1 (this agent speaks 2)");
+}
+
+TEST(ExecRequest, NewerVersionIsRefusedForItsVersionNotItsShape)
+{
+    auto parsed = parse_text(
+        R"({"version":3,"argv":["true"],"future":{"a":{"b":[1]}},"params":{"seed":"x"}})");
+    ASSERT_FALSE(parsed.has_value());
+    EXPECT_EQ(parsed.error().code(), ErrorCode::NotSupported);
+    EXPECT_EQ(parsed.error().message(),
+        "exec request: unsupported protocol version 3 (this agent speaks 2)");
+}
+
+TEST(ExecRequest, TimeParameterRoundTrips)
+{
+    ExecRequest request{{"true"}, {}, "/", {1'754'000'000'123'456'789}};
+    auto encoded = encode_request(request);
+    ASSERT_TRUE(encoded.has_value());
+    auto frame = decode_one(*encoded);
+    std::string json(frame.payload.begin(), frame.payload.end());
+    EXPECT_NE(json.find(R"("params":{"time_ns":1754000000123456789})"), std::string::npos);
+    auto parsed = parse_request(frame.payload);
+    ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+    EXPECT_EQ(*parsed, request);
+}
+
+TEST(ExecRequest, ParamsAreOptionalAndMayBeEmpty)
+{
+    auto parsed = parse_text(R"({"version":2,"argv":["true"],"params":{}})");
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_FALSE(parsed->parameters.time_ns.has_value());
+    auto encoded = encode_request({{"true"}});
+    ASSERT_TRUE(encoded.has_value());
+    auto payload = decode_one(*encoded).payload;
+    EXPECT_EQ(std::string(payload.begin(), payload.end()).find("params"), std::string::npos);
+}
+
+TEST(ExecRequest, TimeParameterMustBeANonNegativeInt64)
+{
+    EXPECT_TRUE(parse_text(R"({"version":2,"argv":["true"],"params":{"time_ns":0}})"));
+    EXPECT_TRUE(
+        parse_text(R"({"version":2,"argv":["true"],"params":{"time_ns":9223372036854775807}})"));
+    for (std::string_view bad :
+        {"-1", "1.5e18", "\"1\"", "null", "9223372036854775808", "18446744073709551616", "[1]"}) {
+        std::string text
+            = R"({"version":2,"argv":["true"],"params":{"time_ns":)" + std::string(bad) + "}}";
+        EXPECT_FALSE(parse_text(text).has_value()) << bad;
+    }
+    EXPECT_FALSE(encode_request({{"true"}, {}, "/", {-1}}).has_value());
+}
+
+TEST(ExecRequest, UnknownOrDuplicateParameterIsRefused)
+{
+    auto parsed = parse_text(R"({"version":2,"argv":["true"],"params":{"generation":1}})");
+    ASSERT_FALSE(parsed.has_value());
+    EXPECT_EQ(parsed.error().message(), "exec request: unknown field params.generation");
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"params":{"time_ns":1,"time_ns":2}})"));
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"params":[]})"));
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"params":{},"params":{}})"));
 }
 
 TEST(ExecRequest, VersionMustBeThePlainInteger)
 {
     EXPECT_FALSE(parse_text(R"({"argv":["true"]})").has_value());
     EXPECT_FALSE(parse_text(R"({"version":"1","argv":["true"]})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1.0,"argv":["true"]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2.0,"argv":["true"]})").has_value());
     EXPECT_FALSE(parse_text(R"({"version":-1,"argv":["true"]})").has_value());
 }
 
 TEST(ExecRequest, ArgvMustNameAProgram)
 {
-    EXPECT_FALSE(parse_text(R"({"version":1})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":[]})").has_value());
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":[""]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":[]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":[""]})").has_value());
 }
 
 TEST(ExecRequest, HugeArgvIsRefusedOnBothSides)
@@ -222,7 +280,7 @@ TEST(ExecRequest, HugeArgvIsRefusedOnBothSides)
     ExecRequest request{std::vector<std::string>(kMaxArguments + 1, "x")};
     EXPECT_FALSE(encode_request(request).has_value());
 
-    std::string text = R"({"version":1,"argv":["x")";
+    std::string text = R"({"version":2,"argv":["x")";
     for (size_t index = 0; index < kMaxArguments; index++)
         text += R"(,"x")";
     EXPECT_FALSE(parse_text(text + "]}").has_value());
@@ -254,7 +312,7 @@ TEST(ExecRequest, EncodingOverThePayloadLimitIsRefused)
 
 TEST(ExecRequest, NulBytesAreRefused)
 {
-    EXPECT_FALSE(parse_text(R"({"version":1,"argv":["a\u0000b"]})").has_value());
+    EXPECT_FALSE(parse_text(R"({"version":2,"argv":["a\u0000b"]})").has_value());
     EXPECT_FALSE(encode_request({{std::string("a\0b", 3)}}).has_value());
 }
 
@@ -278,6 +336,105 @@ TEST(ExecRequest, CwdMustBeAbsolute)
     EXPECT_FALSE(encode_request({{"true"}, {}, ""}).has_value());
     EXPECT_FALSE(
         encode_request({{"true"}, {}, "/" + std::string(kMaxWorkingDirectory, 'a')}).has_value());
+}
+
+const std::string kSessionId = "0123456789abcdef0123456789abcdef";
+
+Result<AttachRequest> parse_attach_text(std::string_view text)
+{
+    return parse_attach(bytes_of(text));
+}
+
+TEST(ExecAttach, RoundTrips)
+{
+    AttachRequest request{kSessionId, 1ull << 40, 7, {42}};
+    auto encoded = encode_attach(request);
+    ASSERT_TRUE(encoded.has_value());
+    auto frame = decode_one(*encoded);
+    EXPECT_EQ(frame.type, FrameType::Attach);
+    auto parsed = parse_attach(frame.payload);
+    ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+    EXPECT_EQ(*parsed, request);
+}
+
+TEST(ExecAttach, EveryFieldButParamsIsRequired)
+{
+    std::string id = R"("session_id":")" + kSessionId + R"(")";
+    EXPECT_TRUE(
+        parse_attach_text(R"({"version":2,)" + id + R"(,"stdout_offset":0,"stderr_offset":0})"));
+    EXPECT_FALSE(parse_attach_text(R"({"version":2,"stdout_offset":0,"stderr_offset":0})"));
+    EXPECT_FALSE(parse_attach_text(R"({"version":2,)" + id + R"(,"stderr_offset":0})"));
+    EXPECT_FALSE(parse_attach_text(R"({"version":2,)" + id + R"(,"stdout_offset":0})"));
+}
+
+TEST(ExecAttach, SessionIdMustBe32LowerCaseHexDigits)
+{
+    for (std::string bad : {std::string(31, 'a'), std::string(33, 'a'), std::string(32, 'A'),
+             std::string(32, 'g'), std::string()}) {
+        EXPECT_FALSE(encode_attach({bad}).has_value()) << bad;
+        std::string text
+            = R"({"version":2,"session_id":")" + bad + R"(","stdout_offset":0,"stderr_offset":0})";
+        EXPECT_FALSE(parse_attach_text(text).has_value()) << bad;
+    }
+}
+
+TEST(ExecAttach, OffsetsMustBeUnsignedIntegers)
+{
+    std::string head = R"({"version":2,"session_id":")" + kSessionId + R"(","stdout_offset":)";
+    EXPECT_TRUE(parse_attach_text(head + R"(18446744073709551615,"stderr_offset":0})"));
+    EXPECT_FALSE(parse_attach_text(head + R"(-1,"stderr_offset":0})"));
+    EXPECT_FALSE(parse_attach_text(head + R"(1.0,"stderr_offset":0})"));
+    EXPECT_FALSE(parse_attach_text(head + R"("1","stderr_offset":0})"));
+}
+
+TEST(ExecAttach, UnknownFieldsAndVersionOneAreRefused)
+{
+    std::string body
+        = R"("session_id":")" + kSessionId + R"(","stdout_offset":0,"stderr_offset":0)";
+    auto unknown = parse_attach_text(R"({"version":2,)" + body + R"(,"argv":["x"]})");
+    ASSERT_FALSE(unknown.has_value());
+    EXPECT_EQ(unknown.error().message(), "exec attach: unknown field argv");
+
+    auto old = parse_attach_text(R"({"version":1,)" + body + "}");
+    ASSERT_FALSE(old.has_value());
+    EXPECT_EQ(
+        old.error().message(), "exec attach: unsupported protocol version 1 (this agent speaks 2)");
+}
+
+TEST(ExecStarted, RoundTripsAndRefusesMalformedIds)
+{
+    auto frame = decode_one(encode_started(kSessionId));
+    EXPECT_EQ(frame.type, FrameType::Started);
+    auto parsed = parse_started(frame.payload);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(*parsed, kSessionId);
+    EXPECT_FALSE(parse_started(bytes_of(kSessionId + "0")).has_value());
+    EXPECT_FALSE(parse_started(bytes_of("0123456789ABCDEF0123456789ABCDEF")).has_value());
+    EXPECT_FALSE(parse_started({}).has_value());
+}
+
+TEST(ExecLost, RoundTrips)
+{
+    for (LostOutput lost :
+        {LostOutput{FrameType::Stdout, 0}, LostOutput{FrameType::Stderr, ~0ull}}) {
+        auto frame = decode_one(encode_lost(lost));
+        EXPECT_EQ(frame.type, FrameType::Lost);
+        auto parsed = parse_lost(frame.payload);
+        ASSERT_TRUE(parsed.has_value());
+        EXPECT_EQ(*parsed, lost);
+    }
+}
+
+TEST(ExecLost, MalformedPayloadIsRefused)
+{
+    auto payload = decode_one(encode_lost({FrameType::Stdout, 5})).payload;
+    EXPECT_FALSE(parse_lost(std::span(payload).first(15)).has_value());
+    auto wrong_stream = payload;
+    wrong_stream[0] = static_cast<uint8_t>(FrameType::Exit);
+    EXPECT_FALSE(parse_lost(wrong_stream).has_value());
+    auto reserved = payload;
+    reserved[3] = 1;
+    EXPECT_FALSE(parse_lost(reserved).has_value());
 }
 
 TEST(ExecOutput, RoundTrips)

@@ -1,29 +1,25 @@
 #include "ops/run.h"
 
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <mutex>
-#include <thread>
+#include <optional>
 
 #include "boot/boot_assets.h"
 #include "common/log.h"
-#include "guest/embedded_initrd.h"
 #include "exec/client.h"
+#include "guest/embedded_initrd.h"
+#include "ops/capture.h"
 #include "ops/console_log.h"
-#include "vmm/devices/vsock.h"
+#include "ops/guest_link.h"
+#include "spore/chunk_store.h"
+#include "spore/spore_directory.h"
 #include "vmm/machine.h"
 
 namespace spore {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Phase durations of one run: logged under --debug, and printed as one
 // machine-readable line on stderr when SPOREVM_TIMINGS is set (bench/
@@ -32,7 +28,7 @@ class PhaseTimer {
 public:
     void mark(const char* phase)
     {
-        auto now = Clock::now();
+        auto now = SteadyClock::now();
         double milliseconds = std::chrono::duration<double, std::milli>(now - m_last).count();
         m_last = now;
         log::debug("run", "%s phase took %.1f ms", phase, milliseconds);
@@ -47,66 +43,14 @@ public:
     }
 
 private:
-    Clock::time_point m_last = Clock::now();
+    SteadyClock::time_point m_last = SteadyClock::now();
     std::string m_line;
 };
 
-Result<GuestKernel> load_kernel(const RunOptions& options)
+Result<std::unique_ptr<Machine>> boot_machine(const RunOptions& options, ConsoleLog& console, PhaseTimer& timer)
 {
-    if (options.kernel)
-        return load_kernel_override(*options.kernel);
-    return load_managed_kernel(managed_kernel_directory());
-}
-
-// Describes why the machine stopped before the command finished.
-Error machine_stopped_error(const MachineStop& stop, const ConsoleLog& console)
-{
-    std::string where = " (console log: " + console.path() + ")";
-    switch (stop.reason) {
-    case VcpuStop::PowerOff:
-        return Error::guest("guest powered off before the command finished" + where);
-    case VcpuStop::Reset:
-        return Error::guest("guest reset, most likely a kernel panic: " + console.last_line() + where);
-    case VcpuStop::Fault:
-        return stop.fault ? stop.fault->with_context("vm failed") : Error::guest("vm failed" + where);
-    case VcpuStop::Requested:
-        break;
-    }
-    return Error::guest("vm stopped" + where);
-}
-
-// Connects to the agent, retrying while the guest boots: until the agent
-// listens, the guest answers a connection request with a reset.
-Result<UniqueFd> connect_agent(Machine& machine, const ConsoleLog& console, Clock::time_point deadline)
-{
-    for (;;) {
-        if (auto stop = machine.wait_until(Clock::now()))
-            return machine_stopped_error(*stop, console);
-        auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (remaining.count() <= 0)
-            break;
-        // Short attempts, so a guest that died while booting is noticed at
-        // once rather than at the deadline.
-        auto attempt = std::min(remaining, std::chrono::milliseconds(200));
-        auto connection = machine.vsock().connect(exec::kAgentPort, attempt);
-        if (connection)
-            return connection;
-        if (connection.error().code() != ErrorCode::NotFound && connection.error().code() != ErrorCode::Timeout)
-            return connection.release_error();
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return Error::timeout("guest agent did not answer within the boot timeout (console log: " +
-                          console.path() + ")");
-}
-
-} // namespace
-
-Result<int> run_command(const RunOptions& options)
-{
-    if (options.argv.empty())
-        return Error::invalid("run: no command given");
-    PhaseTimer timer;
-    auto kernel = TRY(load_kernel(options));
+    auto kernel = TRY(options.kernel ? load_kernel_override(*options.kernel)
+                                     : load_managed_kernel(managed_kernel_directory()));
     std::vector<uint8_t> initrd_file;
     std::span<const uint8_t> initrd = embedded_initrd();
     if (options.initrd) {
@@ -117,7 +61,6 @@ Result<int> run_command(const RunOptions& options)
                initrd.size());
     timer.mark("assets");
 
-    auto console = TRY(ConsoleLog::create(options.console_log));
     MachineConfig config;
     config.vcpu_count = options.cpus;
     config.ram_size = options.memory;
@@ -125,40 +68,134 @@ Result<int> run_command(const RunOptions& options)
     config.initrd = initrd;
     config.verbose_kernel = options.verbose_kernel;
     config.console_sink = [&console](std::string_view text) { console.append(text); };
-
+    config.capturable = options.capture.has_value();
     auto machine = TRY(Machine::create(config));
-    TRY(machine->start());
     timer.mark("setup");
-    auto connection = TRY(connect_agent(*machine, console, Clock::now() + options.boot_timeout));
-    timer.mark("boot");
+    return machine;
+}
 
-    // If the guest dies mid-command, unblock the exec client by shutting the
-    // connection down; the stop reason then explains what happened.
-    std::atomic<bool> finished{false};
-    std::thread watchdog([&] {
-        while (!finished) {
-            if (machine->wait_until(Clock::now() + std::chrono::milliseconds(100))) {
-                shutdown(connection.get(), SHUT_RDWR);
-                return;
-            }
-        }
+// Restores a spore into a machine whose later captures start from it.
+Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, ConsoleLog& console)
+{
+    auto reader = TRY(SporeReader::open(path));
+    const Manifest& manifest = reader.manifest();
+    if (manifest.agent.protocol_version != exec::kProtocolVersion)
+        return Error::not_supported("spore: " + path + ": its guest agent speaks exec protocol version " +
+                                    std::to_string(manifest.agent.protocol_version) + ", this spore speaks " +
+                                    std::to_string(exec::kProtocolVersion));
+    RestoreConfig config;
+    config.manifest = &manifest;
+    config.chunks = &reader.chunks();
+    config.console_sink = [&console](std::string_view text) { console.append(text); };
+    auto machine = TRY_CONTEXT(Machine::restore(config), "spore: " + path);
+    auto chunks = TRY(ChunkStore::open(path + "/chunks", false));
+    machine->set_memory_baseline(manifest.memory, std::make_unique<ChunkStore>(std::move(chunks)));
+    return machine;
+}
+
+Result<exec::ExitStatus> attach(Machine& machine, const ConsoleLog& console, exec::SessionProgress& progress,
+                                SteadyClock::time_point deadline, CaptureTrigger* trigger)
+{
+    auto connection = TRY(connect_agent(machine, console, deadline));
+    if (trigger)
+        trigger->set_connection(connection.get());
+    exec::AttachRequest request{progress.session_id, progress.stdout_offset, progress.stderr_offset,
+                                {exec::wall_clock_ns()}};
+    auto status = watch_exchange(machine, console, connection.get(), [&] {
+        return exec::attach_remote_session(connection.get(), request, STDOUT_FILENO, STDERR_FILENO, std::nullopt,
+                                           &progress);
     });
-    exec::ExecRequest request{options.argv, options.environment, options.working_directory};
-    auto status = exec::run_remote_command(connection.get(), request, STDOUT_FILENO, STDERR_FILENO);
-    finished = true;
-    watchdog.join();
+    if (trigger)
+        trigger->set_connection(-1);
+    return status;
+}
 
-    if (!status) {
-        if (auto stop = machine->wait_until(Clock::now()))
-            return machine_stopped_error(*stop, console);
-        return status.release_error();
+RunningSession running_session(const exec::SessionProgress& progress)
+{
+    return RunningSession{progress.session_id, progress.stdout_offset, progress.stderr_offset};
+}
+
+} // namespace
+
+Result<int> run_command(const RunOptions& options)
+{
+    if (options.argv.empty())
+        return Error::invalid("run: no command given");
+    if ((options.capture_signal || options.continue_after_capture) && !options.capture)
+        return Error::invalid("run: --capture-on and --continue-after-capture need --capture DIR");
+
+    PhaseTimer timer;
+    // Before any thread exists, so every thread inherits the blocked signal.
+    std::optional<CaptureTrigger> trigger;
+    if (options.capture_signal)
+        trigger.emplace(*options.capture_signal);
+
+    auto console = TRY(ConsoleLog::create(options.console_log));
+    auto machine = options.from ? TRY(restore_machine(*options.from, console)) : TRY(boot_machine(options, console, timer));
+    if (options.from)
+        timer.mark("restore");
+    TRY(machine->start());
+    auto connection = TRY(connect_agent(*machine, console, SteadyClock::now() + options.boot_timeout));
+    timer.mark(options.from ? "resume" : "boot");
+
+    exec::ExecRequest request{options.argv, options.environment, options.working_directory, {exec::wall_clock_ns()}};
+    exec::SessionProgress progress;
+    if (trigger)
+        trigger->set_connection(connection.get());
+    auto status = watch_exchange(*machine, console, connection.get(), [&] {
+        return exec::run_remote_command(connection.get(), request, STDOUT_FILENO, STDERR_FILENO, std::nullopt,
+                                        &progress);
+    });
+    if (trigger)
+        trigger->set_connection(-1);
+
+    if (trigger && trigger->fired() && !status && !progress.session_id.empty()) {
+        TRY(capture_machine(*machine, *options.capture, {running_session(progress)}));
+        timer.mark("capture");
+        if (!options.continue_after_capture) {
+            machine->stop();
+            timer.report();
+            console.finish_successfully();
+            return 0;
+        }
+        TRY(machine->resume_after_capture());
+        status = attach(*machine, console, progress, SteadyClock::now() + options.boot_timeout, nullptr);
     }
+    if (!status)
+        return status.release_error();
     timer.mark("command");
+
+    if (options.capture && !options.capture_signal) {
+        TRY(capture_machine(*machine, *options.capture, {}));
+        timer.mark("capture");
+    }
     machine->stop();
     timer.report();
     log::debug("run", "command exited with %u", status->code);
     console.finish_successfully();
     return static_cast<int>(status->code);
+}
+
+Result<int> resume_spore(const std::string& path, std::chrono::seconds timeout, std::optional<std::string> console_log)
+{
+    PhaseTimer timer;
+    auto console = TRY(ConsoleLog::create(console_log));
+    auto reader = TRY(SporeReader::open(path));
+    if (reader.manifest().running_sessions.empty())
+        return Error::invalid("resume: " + path +
+                              " was captured with no command running; use spore run --from DIR -- CMD");
+    auto session = reader.manifest().running_sessions.front();
+
+    auto machine = TRY(restore_machine(path, console));
+    timer.mark("restore");
+    TRY(machine->start());
+    exec::SessionProgress progress{session.session_id, session.stdout_offset, session.stderr_offset, 0};
+    auto status = TRY(attach(*machine, console, progress, SteadyClock::now() + timeout, nullptr));
+    timer.mark("command");
+    machine->stop();
+    timer.report();
+    console.finish_successfully();
+    return static_cast<int>(status.code);
 }
 
 } // namespace spore

@@ -33,12 +33,16 @@ struct PlatformContract {
     // Guest-visible CPU identification registers (MIDR_EL1, ID_AA64*), by
     // name, as the guest read them on the capturing host.
     NamedValues cpu_identification;
+
+    bool operator==(const PlatformContract&) const = default;
 };
 
 struct VcpuState {
     uint32_t index = 0;
     bool powered_on = false;          // KVM_MP_STATE runnable vs stopped
     NamedValues registers;            // core, FP/SIMD, system and timer registers
+
+    bool operator==(const VcpuState&) const = default;
 };
 
 struct GicState {
@@ -48,6 +52,8 @@ struct GicState {
     std::vector<NamedValues> redistributors;
     std::vector<NamedValues> cpu_interfaces;
     NamedValues line_levels;          // level of each SPI line group
+
+    bool operator==(const GicState&) const = default;
 };
 
 // One virtio-mmio transport with its device, by board slot name
@@ -57,17 +63,23 @@ struct DeviceState {
     uint32_t device_id = 0;
     NamedValues transport;            // status, features, queue registers and ring positions
     NamedValues device;               // device-specific fields, empty for stateless devices
+
+    bool operator==(const DeviceState&) const = default;
 };
 
 // A chunk of guest RAM: its digest ("sha256:<hex>"), or nothing for an
 // all-zero chunk that is not stored.
 struct MemoryChunk {
     std::optional<std::string> digest;
+
+    bool operator==(const MemoryChunk&) const = default;
 };
 
 struct MemoryIndex {
-    uint64_t chunk_size = 0;          // bytes; every chunk but the last is this size
+    uint64_t chunk_size = 0;          // bytes; a power of two that divides ram_size
     std::vector<MemoryChunk> chunks;  // in guest physical order from ram_base
+
+    bool operator==(const MemoryIndex&) const = default;
 };
 
 // The guest agent the spore's initrd runs, so that the host speaks its
@@ -75,6 +87,8 @@ struct MemoryIndex {
 struct AgentInfo {
     uint32_t protocol_version = 0;
     uint32_t port = 0;
+
+    bool operator==(const AgentInfo&) const = default;
 };
 
 // A command that was running at capture, and how much of its output the
@@ -84,6 +98,8 @@ struct RunningSession {
     std::string session_id;
     uint64_t stdout_offset = 0;
     uint64_t stderr_offset = 0;
+
+    bool operator==(const RunningSession&) const = default;
 };
 
 struct Manifest {
@@ -99,6 +115,8 @@ struct Manifest {
     AgentInfo agent;
     // Sessions that were running in the guest at capture, for `spore resume`.
     std::vector<RunningSession> running_sessions;
+
+    bool operator==(const Manifest&) const = default;
 };
 
 } // namespace spore

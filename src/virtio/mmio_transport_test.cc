@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "common/hex_value.h"
 #include "virtio/testing/driver_queue.h"
 
 namespace spore {
@@ -66,6 +67,8 @@ public:
         m_queue_count = activation.queues.size();
         m_driver_features = activation.driver_features;
         m_signal = std::move(activation.signal_used_buffer);
+        m_positions = positions_of(activation.queues);
+        m_activated_restored = activation.restored;
         return {};
     }
     void queue_notify(uint16_t queue_index) override { m_notified.push_back(queue_index); }
@@ -73,6 +76,28 @@ public:
     {
         m_resets++;
         m_signal = nullptr;
+        m_positions.clear();
+    }
+    Result<void> quiesce() override
+    {
+        if (m_refuse_quiesce)
+            return Error::invalid("fake: busy");
+        m_quiesces++;
+        return {};
+    }
+    Result<void> resume() override
+    {
+        m_resumes++;
+        return {};
+    }
+    std::vector<QueuePosition> queue_positions() const override { return m_positions; }
+    Result<NamedValues> save_state() const override { return m_fields; }
+    Result<void> restore_state(const NamedValues& values) override
+    {
+        if (values.contains("refused"))
+            return Error::invalid("device field refused: unknown");
+        m_fields = values;
+        return {};
     }
 
     std::array<uint8_t, 8> m_config{1, 2, 3, 4, 5, 6, 7, 8};
@@ -82,6 +107,12 @@ public:
     uint64_t m_driver_features = 0;
     std::vector<uint16_t> m_notified;
     std::function<void()> m_signal;
+    std::vector<QueuePosition> m_positions; // as the queues stand, or as a test pretends
+    bool m_activated_restored = false;
+    bool m_refuse_quiesce = false;
+    int m_quiesces = 0;
+    int m_resumes = 0;
+    NamedValues m_fields{{"colour", "0x00000007"}};
 };
 
 class FakeInterruptLine final : public InterruptLine {
@@ -379,6 +410,338 @@ TEST_F(MmioTransportTest, ConfigPastDeviceStructureReadsZero)
     EXPECT_EQ(read(VirtioMmioTransport::kWindowSize - 4), 0u);
 }
 
+// Used index 3 on queue 0, as if the device had returned three chains.
+constexpr uint16_t kUsedChains = 3;
+
+class MmioTransportSnapshotTest : public MmioTransportTest {
+protected:
+    // A running device that returned kUsedChains chains on queue 0, quiesced
+    // and saved.
+    DeviceState capture_running()
+    {
+        bring_up();
+        auto used_index = queue_layout(0).used_ring + 2;
+        EXPECT_TRUE(m_memory.store_u16_release(used_index, kUsedChains).has_value());
+        m_device->m_positions[0] = {kUsedChains, kUsedChains};
+        EXPECT_TRUE(m_transport->quiesce().has_value());
+        auto state = m_transport->save_state("fake");
+        EXPECT_TRUE(state.has_value());
+        return state ? *state : DeviceState{};
+    }
+
+    // Restores state around a fresh device on m_restored_line.
+    Result<std::unique_ptr<VirtioMmioTransport>> restore(const DeviceState& state)
+    {
+        auto device = std::make_unique<FakeDevice>();
+        m_restored_device = device.get();
+        return VirtioMmioTransport::restore(std::move(device), m_memory, m_restored_line, state);
+    }
+
+    // Restoring state must fail with exactly message.
+    void expect_refused(const DeviceState& state, const std::string& message)
+    {
+        auto restored = restore(state);
+        ASSERT_FALSE(restored.has_value());
+        EXPECT_EQ(restored.error().code(), ErrorCode::InvalidInput);
+        EXPECT_EQ(restored.error().message(), message);
+    }
+
+    // Continues on the restored transport as if it were the original.
+    void adopt(std::unique_ptr<VirtioMmioTransport> transport)
+    {
+        m_transport = std::move(transport);
+        m_device = m_restored_device;
+    }
+
+    FakeInterruptLine m_restored_line;
+    FakeDevice* m_restored_device = nullptr;
+};
+
+TEST_F(MmioTransportSnapshotTest, SaveWithoutQuiesceIsRefused)
+{
+    bring_up();
+    auto state = m_transport->save_state("fake");
+    ASSERT_FALSE(state.has_value());
+    EXPECT_EQ(state.error().message(), "fake: state saved without quiesce");
+}
+
+TEST_F(MmioTransportSnapshotTest, SavedFieldsNameEveryRegister)
+{
+    auto state = capture_running();
+    EXPECT_EQ(state.slot, "fake");
+    EXPECT_EQ(state.device_id, 42u);
+    NamedValues expected{
+        {"status", "0x0000000f"},
+        {"device_features_select", "0x00000000"},
+        {"driver_features_select", "0x00000001"},
+        {"driver_features", "0x0000000100000000"},
+        {"queue_select", "0x00000001"},
+        {"interrupt_status", "0x00000000"},
+    };
+    for (int index = 0; index < 2; index++) {
+        auto config = queue_layout(static_cast<uint16_t>(index));
+        auto prefix = "queue." + std::to_string(index) + ".";
+        expected[prefix + "size"] = format_hex_u32(kMaxSize);
+        expected[prefix + "ready"] = "0x00000001";
+        expected[prefix + "descriptor_table"] = format_hex_u64(config.descriptor_table.value);
+        expected[prefix + "avail_ring"] = format_hex_u64(config.avail_ring.value);
+        expected[prefix + "used_ring"] = format_hex_u64(config.used_ring.value);
+        expected[prefix + "next_avail"] = format_hex_u32(index == 0 ? kUsedChains : 0);
+        expected[prefix + "next_used"] = format_hex_u32(index == 0 ? kUsedChains : 0);
+    }
+    EXPECT_EQ(state.transport, expected);
+    EXPECT_EQ(state.device, (NamedValues{{"colour", "0x00000007"}}));
+}
+
+TEST_F(MmioTransportSnapshotTest, RestoreActivatesDeviceOnQueuesAtSavedPositions)
+{
+    auto state = capture_running();
+    auto restored = restore(state);
+    ASSERT_TRUE(restored.has_value()) << restored.error().message();
+    adopt(std::move(restored).value());
+
+    EXPECT_EQ(m_device->m_activations, 1);
+    EXPECT_TRUE(m_device->m_activated_restored);
+    EXPECT_EQ(m_device->m_driver_features, kVirtioFeatureVersion1);
+    EXPECT_EQ(
+        m_device->m_positions, (std::vector<QueuePosition>{{kUsedChains, kUsedChains}, {0, 0}}));
+    EXPECT_EQ(m_device->m_fields, state.device);
+    EXPECT_EQ(read(kStatus), 0x0fu);
+    EXPECT_EQ(read(kQueueReady), 1u); // queue 1 is still selected
+    EXPECT_FALSE(m_restored_line.m_level);
+
+    // The driver goes on: notifications reach the device, and a second
+    // capture saves the same state.
+    write(kQueueNotify, 0);
+    EXPECT_EQ(m_device->m_notified, std::vector<uint16_t>{0});
+    ASSERT_TRUE(m_transport->quiesce().has_value());
+    auto again = m_transport->save_state("fake");
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->transport, state.transport);
+    EXPECT_EQ(again->device, state.device);
+}
+
+TEST_F(MmioTransportSnapshotTest, RestoredInterruptStatusAssertsTheLine)
+{
+    bring_up();
+    m_device->m_signal();
+    ASSERT_TRUE(m_transport->quiesce().has_value());
+    auto state = std::move(m_transport->save_state("fake")).value();
+    EXPECT_EQ(state.transport["interrupt_status"], "0x00000001");
+
+    auto restored = restore(state);
+    ASSERT_TRUE(restored.has_value()) << restored.error().message();
+    adopt(std::move(restored).value());
+    EXPECT_TRUE(m_restored_line.m_level);
+    EXPECT_EQ(read(kInterruptStatus), kVirtioInterruptUsedBuffer);
+    write(kInterruptAcknowledge, kVirtioInterruptUsedBuffer);
+    EXPECT_FALSE(m_restored_line.m_level);
+}
+
+TEST_F(MmioTransportSnapshotTest, DeviceNotStartedIsRestoredMidProbe)
+{
+    negotiate(kVirtioFeatureVersion1);
+    set_up_queue(0, queue_layout(0));
+    write(kQueueSelect, 1);
+    write(kQueueSize, 10); // not valid, but the driver may still fix it
+    ASSERT_TRUE(m_transport->quiesce().has_value());
+    auto state = std::move(m_transport->save_state("fake")).value();
+
+    auto restored = restore(state);
+    ASSERT_TRUE(restored.has_value()) << restored.error().message();
+    adopt(std::move(restored).value());
+    EXPECT_EQ(m_device->m_activations, 0);
+    set_up_queue(1, queue_layout(1));
+    write(kStatus, read(kStatus) | kVirtioStatusDriverOk);
+    EXPECT_EQ(m_device->m_activations, 1);
+    EXPECT_FALSE(m_device->m_activated_restored);
+}
+
+TEST_F(MmioTransportSnapshotTest, QuiesceFailsAndResumesWhileChainsAreHeld)
+{
+    bring_up();
+    m_device->m_positions[1] = {2, 0};
+    auto quiet = m_transport->quiesce();
+    ASSERT_FALSE(quiet.has_value());
+    EXPECT_EQ(quiet.error().message(),
+        "virtio-mmio: device 42: queue 1: 2 chains still popped and not returned after quiesce");
+    EXPECT_EQ(m_device->m_resumes, 1);
+    EXPECT_FALSE(m_transport->save_state("fake").has_value());
+}
+
+TEST_F(MmioTransportSnapshotTest, QuiesceFailsWhenUsedIndexDisagreesWithMemory)
+{
+    bring_up();
+    m_device->m_positions[0] = {1, 1}; // but guest memory still says 0
+    auto quiet = m_transport->quiesce();
+    ASSERT_FALSE(quiet.has_value());
+    EXPECT_EQ(quiet.error().message(),
+        "virtio-mmio: device 42: queue 0: virtqueue: used index in guest memory is 0, expected 1");
+}
+
+TEST_F(MmioTransportSnapshotTest, DeviceRefusingToQuiesceFailsTheCapture)
+{
+    bring_up();
+    m_device->m_refuse_quiesce = true;
+    auto quiet = m_transport->quiesce();
+    ASSERT_FALSE(quiet.has_value());
+    EXPECT_EQ(quiet.error().message(), "fake: busy");
+    EXPECT_FALSE(m_transport->save_state("fake").has_value());
+}
+
+TEST_F(MmioTransportSnapshotTest, WritesWhileQuiescedAreDroppedUntilResume)
+{
+    bring_up();
+    ASSERT_TRUE(m_transport->quiesce().has_value());
+    EXPECT_FALSE(m_transport->quiesce().has_value());
+    write(kQueueNotify, 0);
+    write(kStatus, 0);
+    EXPECT_TRUE(m_device->m_notified.empty());
+    EXPECT_EQ(read(kStatus), 0x0fu);
+
+    ASSERT_TRUE(m_transport->resume().has_value());
+    EXPECT_EQ(m_device->m_resumes, 1);
+    write(kQueueNotify, 0);
+    EXPECT_EQ(m_device->m_notified, std::vector<uint16_t>{0});
+    EXPECT_FALSE(m_transport->resume().has_value());
+}
+
+TEST_F(MmioTransportSnapshotTest, UnknownFieldIsRefused)
+{
+    auto state = capture_running();
+    state.transport["queue.2.size"] = "0x00000010";
+    expect_refused(state, "fake: transport field queue.2.size: unknown");
+}
+
+TEST_F(MmioTransportSnapshotTest, MissingFieldIsRefused)
+{
+    auto state = capture_running();
+    state.transport.erase("queue.1.avail_ring");
+    expect_refused(state, "fake: transport field queue.1.avail_ring: missing");
+}
+
+TEST_F(MmioTransportSnapshotTest, MalformedValueIsRefused)
+{
+    auto state = capture_running();
+    state.transport["status"] = "0xf";
+    expect_refused(state,
+        "fake: transport field status: \"0xf\": not a 32-bit value (0x and 8 lower-case hex "
+        "digits)");
+    state.transport["status"] = "0x000000000000000f";
+    expect_refused(state,
+        "fake: transport field status: \"0x000000000000000f\": not a 32-bit value (0x and 8 "
+        "lower-case hex digits)");
+}
+
+TEST_F(MmioTransportSnapshotTest, OtherDeviceIdIsRefused)
+{
+    auto state = capture_running();
+    state.device_id = 19;
+    expect_refused(state, "fake: device id 19 in the spore, but this device is 42");
+}
+
+TEST_F(MmioTransportSnapshotTest, FeatureNotOfferedIsRefused)
+{
+    auto state = capture_running();
+    state.transport["driver_features"] = format_hex_u64(kVirtioFeatureVersion1 | 1 << 5);
+    expect_refused(state,
+        "fake: transport field driver_features: 0x0000000100000020: not a subset of the offered "
+        "features 0x0000000100000001");
+}
+
+TEST_F(MmioTransportSnapshotTest, DriverOkWithoutFeaturesOkIsRefused)
+{
+    auto state = capture_running();
+    state.transport["status"]
+        = format_hex_u32(kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusDriverOk);
+    expect_refused(
+        state, "fake: transport field status: 0x00000007: DRIVER_OK without FEATURES_OK");
+}
+
+TEST_F(MmioTransportSnapshotTest, UnknownInterruptBitsAreRefused)
+{
+    auto state = capture_running();
+    state.transport["interrupt_status"] = "0x00000004";
+    expect_refused(state, "fake: transport field interrupt_status: 0x00000004: unknown bits");
+}
+
+TEST_F(MmioTransportSnapshotTest, QueueSizeNotPowerOfTwoIsRefused)
+{
+    auto state = capture_running();
+    state.transport["queue.1.size"] = "0x0000000c";
+    expect_refused(
+        state, "fake: transport field queue.1.size: virtqueue: size 12: not a power of two");
+    state.transport["queue.1.size"] = "0x00010000";
+    expect_refused(
+        state, "fake: transport field queue.1.size: 0x00010000: larger than the maximum 16");
+}
+
+TEST_F(MmioTransportSnapshotTest, RingOutsideRamIsRefused)
+{
+    auto state = capture_running();
+    state.transport["queue.0.used_ring"] = format_hex_u64(kBase.value + kRamSize - 64);
+    expect_refused(state,
+        "fake: transport field queue.0.used_ring: virtqueue: used ring at 0x4000ffc0+0x86: "
+        "outside RAM");
+}
+
+TEST_F(MmioTransportSnapshotTest, MisalignedRingIsRefused)
+{
+    auto state = capture_running();
+    state.transport["queue.1.descriptor_table"] = format_hex_u64(kBase.value + 0x1008);
+    expect_refused(state,
+        "fake: transport field queue.1.descriptor_table: virtqueue: descriptor table at "
+        "0x40001008: not 16-byte aligned");
+}
+
+TEST_F(MmioTransportSnapshotTest, QueueNotReadyWhileRunningIsRefused)
+{
+    auto state = capture_running();
+    state.transport["queue.0.ready"] = "0x00000000";
+    expect_refused(
+        state, "fake: transport field queue.0.ready: 0 while the device runs (DRIVER_OK)");
+    state.transport["queue.0.ready"] = "0x00000002";
+    expect_refused(state, "fake: transport field queue.0.ready: 0x00000002: above 0x1");
+}
+
+TEST_F(MmioTransportSnapshotTest, UsedIndexMismatchWithMemoryIsRefused)
+{
+    auto state = capture_running();
+    ASSERT_TRUE(m_memory.store_u16_release(queue_layout(0).used_ring + 2, 7).has_value());
+    expect_refused(state,
+        "fake: transport field queue.0.next_used: virtqueue: used index in guest memory is 7, "
+        "expected 3");
+}
+
+TEST_F(MmioTransportSnapshotTest, ChainsInFlightAreRefused)
+{
+    auto state = capture_running();
+    state.transport["queue.0.next_avail"] = "0x00000004";
+    expect_refused(state,
+        "fake: transport field queue.0.next_avail: 0x00000004: differs from next_used "
+        "0x00000003, chains were in flight");
+    state.transport["queue.0.next_avail"] = "0x00010003";
+    expect_refused(state, "fake: transport field queue.0.next_avail: 0x00010003: above 0xffff");
+}
+
+TEST_F(MmioTransportSnapshotTest, PositionOfQueueNotStartedIsRefused)
+{
+    negotiate(kVirtioFeatureVersion1);
+    ASSERT_TRUE(m_transport->quiesce().has_value());
+    auto state = std::move(m_transport->save_state("fake")).value();
+    state.transport["queue.1.next_used"] = "0x00000001";
+    expect_refused(state,
+        "fake: transport field queue.1.next_used: 0x00000001: nonzero for a queue the device "
+        "has not started");
+}
+
+TEST_F(MmioTransportSnapshotTest, DeviceFieldRefusalIsReported)
+{
+    auto state = capture_running();
+    state.device["refused"] = "0x00000000";
+    expect_refused(state, "fake: device field refused: unknown");
+}
+
 class BadDevice final : public VirtioDevice {
 public:
     explicit BadDevice(VirtioDeviceInfo info)
@@ -391,6 +754,11 @@ public:
     Result<void> activate(VirtioActivation) override { return {}; }
     void queue_notify(uint16_t) override { }
     void reset() override { }
+    Result<void> quiesce() override { return {}; }
+    Result<void> resume() override { return {}; }
+    std::vector<QueuePosition> queue_positions() const override { return {}; }
+    Result<NamedValues> save_state() const override { return NamedValues{}; }
+    Result<void> restore_state(const NamedValues&) override { return {}; }
 
 private:
     VirtioDeviceInfo m_info;

@@ -114,22 +114,56 @@ Result<void> DescriptorChain::write_at(
 Result<void> Queue::validate(
     const GuestMemory& memory, const QueueConfig& config, uint16_t max_size)
 {
-    char message[96];
-    if (config.size == 0 || !std::has_single_bit(config.size)) {
-        std::snprintf(message, sizeof message, "virtqueue: size %u: not a power of two",
-            unsigned{config.size});
-        return Error::invalid(message);
-    }
-    if (config.size > max_size) {
-        std::snprintf(message, sizeof message, "virtqueue: size %u: larger than the maximum %u",
-            unsigned{config.size}, unsigned{max_size});
-        return Error::invalid(message);
-    }
+    TRY(validate_size(config.size, max_size));
+    TRY(validate_area(memory, config, QueueArea::DescriptorTable));
+    TRY(validate_area(memory, config, QueueArea::AvailRing));
+    TRY(validate_area(memory, config, QueueArea::UsedRing));
+    return {};
+}
 
-    TRY(check_area(memory, "descriptor table", config.descriptor_table,
-        uint64_t{config.size} * sizeof(RingDescriptor), 16));
-    TRY(check_area(memory, "avail ring", config.avail_ring, avail_ring_bytes(config.size), 2));
-    TRY(check_area(memory, "used ring", config.used_ring, used_ring_bytes(config.size), 4));
+Result<void> Queue::validate_size(uint16_t size, uint16_t max_size)
+{
+    char message[96];
+    if (size == 0 || !std::has_single_bit(size)) {
+        std::snprintf(
+            message, sizeof message, "virtqueue: size %u: not a power of two", unsigned{size});
+        return Error::invalid(message);
+    }
+    if (size > max_size) {
+        std::snprintf(message, sizeof message, "virtqueue: size %u: larger than the maximum %u",
+            unsigned{size}, unsigned{max_size});
+        return Error::invalid(message);
+    }
+    return {};
+}
+
+Result<void> Queue::validate_area(
+    const GuestMemory& memory, const QueueConfig& config, QueueArea area)
+{
+    switch (area) {
+    case QueueArea::DescriptorTable:
+        return check_area(memory, "descriptor table", config.descriptor_table,
+            uint64_t{config.size} * sizeof(RingDescriptor), 16);
+    case QueueArea::AvailRing:
+        return check_area(
+            memory, "avail ring", config.avail_ring, avail_ring_bytes(config.size), 2);
+    case QueueArea::UsedRing:
+        return check_area(memory, "used ring", config.used_ring, used_ring_bytes(config.size), 4);
+    }
+    return Error::invalid("virtqueue: unknown ring area");
+}
+
+Result<void> Queue::check_position(
+    const GuestMemory& memory, const QueueConfig& config, QueuePosition position)
+{
+    char message[128];
+    uint16_t used_index = TRY(memory.load_u16_acquire(config.used_ring + kRingIndexOffset));
+    if (used_index != position.next_used) {
+        std::snprintf(message, sizeof message,
+            "virtqueue: used index in guest memory is %u, expected %u", used_index,
+            position.next_used);
+        return Error::invalid(message);
+    }
     return {};
 }
 
@@ -138,6 +172,21 @@ Result<Queue> Queue::create(
 {
     TRY(validate(memory, config, std::min(max_size, kMaxQueueSize)));
     return Queue(memory, config, max_chain_length);
+}
+
+Result<Queue> Queue::restore(GuestMemory& memory, const QueueConfig& config, uint16_t max_size,
+    uint32_t max_chain_length, QueuePosition position)
+{
+    auto queue = TRY(create(memory, config, max_size, max_chain_length));
+    TRY(check_position(memory, config, position));
+    queue.m_next_avail = position.next_avail;
+    queue.m_next_used = position.next_used;
+    return queue;
+}
+
+Result<uint16_t> Queue::avail_index() const
+{
+    return m_memory->load_u16_acquire(m_config.avail_ring + kRingIndexOffset);
 }
 
 Result<std::optional<DescriptorChain>> Queue::pop()

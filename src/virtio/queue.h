@@ -24,6 +24,19 @@ struct QueueConfig {
     GuestAddress used_ring; // the spec's "device area"
 };
 
+// Where a queue stands in its rings: the next avail ring entry the device
+// reads and the next used ring entry it fills. Both are free-running 16-bit
+// counters, as the ring indices are.
+struct QueuePosition {
+    uint16_t next_avail = 0;
+    uint16_t next_used = 0;
+
+    bool operator==(const QueuePosition&) const = default;
+};
+
+// The three areas of a split queue layout, so that a refusal can name the one at fault.
+enum class QueueArea { DescriptorTable, AvailRing, UsedRing };
+
 // One guest buffer of a descriptor chain; already checked to lie inside RAM.
 struct BufferSegment {
     GuestAddress address;
@@ -78,16 +91,40 @@ public:
     // Checks the layout against RAM and the size against max_size.
     static Result<void> validate(
         const GuestMemory& memory, const QueueConfig& config, uint16_t max_size);
+    // The size part of validate(): a power of two, at most max_size.
+    static Result<void> validate_size(uint16_t size, uint16_t max_size);
+    // One area of validate(): aligned, and inside RAM for config.size entries.
+    static Result<void> validate_area(
+        const GuestMemory& memory, const QueueConfig& config, QueueArea area);
+
+    // Checks a saved position against the used ring in guest memory: its
+    // index must be the one the device last published, next_used. Only the
+    // guest's memory being replaced or scribbled over breaks that. (The avail
+    // side is not checked: a driver that ran ahead of its ring broke the
+    // queue live, and a restored queue breaks on it the same way.)
+    static Result<void> check_position(
+        const GuestMemory& memory, const QueueConfig& config, QueuePosition position);
 
     // A queue over a validated layout; chains longer than max_chain_length
     // bytes are malformed.
     static Result<Queue> create(GuestMemory& memory, const QueueConfig& config, uint16_t max_size,
         uint32_t max_chain_length = kDefaultMaxChainLength);
 
+    // A queue over a validated layout that continues from a saved position
+    // which passes check_position(). A queue broken at capture is not
+    // broken after restore: it breaks again on the same malformed chain.
+    static Result<Queue> restore(GuestMemory& memory, const QueueConfig& config, uint16_t max_size,
+        uint32_t max_chain_length, QueuePosition position);
+
     // Number of descriptors, a power of two.
     uint16_t size() const { return m_config.size; }
     // True once the guest handed us something malformed.
     bool broken() const { return m_broken; }
+    // Where the queue stands; next_avail - next_used chains are popped but not returned.
+    QueuePosition position() const { return {m_next_avail, m_next_used}; }
+
+    // The avail index the driver last published, read with acquire ordering.
+    Result<uint16_t> avail_index() const;
 
     // The next available chain, or nullopt when the driver has offered none.
     Result<std::optional<DescriptorChain>> pop();

@@ -279,6 +279,62 @@ TEST_F(QueueTest, FullRingOfChainsPopsInOrder)
     }
 }
 
+TEST_F(QueueTest, PositionCountsPoppedAndReturnedChains)
+{
+    auto queue = make_queue();
+    m_driver.offer({bytes_of("a")});
+    m_driver.offer({bytes_of("b")});
+    auto first = std::move(queue.pop()).value();
+    auto second = std::move(queue.pop()).value();
+    ASSERT_TRUE(first && second);
+    ASSERT_TRUE(queue.add_used(first->head(), 0).has_value());
+    EXPECT_EQ(queue.position(), (QueuePosition{2, 1}));
+    EXPECT_EQ(*queue.avail_index(), 2);
+}
+
+TEST_F(QueueTest, RestoredQueueContinuesFromItsPosition)
+{
+    // A first device life: three chains popped and returned.
+    auto queue = make_queue();
+    for (int round = 0; round < 3; round++) {
+        m_driver.offer({bytes_of("old")});
+        auto chain = std::move(queue.pop()).value();
+        ASSERT_TRUE(chain.has_value());
+        ASSERT_TRUE(queue.add_used(chain->head(), 0).has_value());
+        ASSERT_TRUE(m_driver.take_used().has_value());
+    }
+    auto position = queue.position();
+    ASSERT_EQ(position, (QueuePosition{3, 3}));
+
+    uint16_t head = m_driver.offer({bytes_of("new")});
+    auto restored
+        = Queue::restore(m_memory, m_driver.config(), kSize, kDefaultMaxChainLength, position);
+    ASSERT_TRUE(restored.has_value()) << restored.error().message();
+    auto chain = std::move(restored->pop()).value();
+    ASSERT_TRUE(chain.has_value());
+    EXPECT_EQ(chain->head(), head);
+    EXPECT_EQ(*chain->read_all(m_memory, 16), bytes_of("new"));
+    ASSERT_TRUE(restored->add_used(chain->head(), 0).has_value());
+    auto used = m_driver.take_used();
+    ASSERT_TRUE(used.has_value());
+    EXPECT_EQ(used->head, head);
+}
+
+TEST_F(QueueTest, RestoreRefusesUsedIndexOtherThanInMemory)
+{
+    auto restored = Queue::restore(
+        m_memory, m_driver.config(), kSize, kDefaultMaxChainLength, QueuePosition{5, 5});
+    ASSERT_FALSE(restored.has_value());
+    EXPECT_EQ(restored.error().message(), "virtqueue: used index in guest memory is 0, expected 5");
+}
+
+TEST_F(QueueTest, RestoreRefusesInvalidLayout)
+{
+    auto config = m_driver.config();
+    config.size = 12;
+    EXPECT_FALSE(Queue::restore(m_memory, config, kSize, kDefaultMaxChainLength, {}).has_value());
+}
+
 class QueueLayoutTest : public QueueTest {
 protected:
     Result<void> validate(QueueConfig config, uint16_t max_size = 256)
@@ -359,6 +415,26 @@ TEST_F(QueueLayoutTest, DescriptorTableOutsideRamIsRejected)
     auto config = good();
     config.descriptor_table = GuestAddress(0x1000);
     EXPECT_FALSE(validate(config).has_value());
+}
+
+TEST_F(QueueLayoutTest, EachAreaIsCheckedOnItsOwn)
+{
+    auto config = good();
+    config.avail_ring = config.avail_ring + 1;
+    EXPECT_TRUE(Queue::validate_size(config.size, 256).has_value());
+    EXPECT_TRUE(Queue::validate_area(m_memory, config, QueueArea::DescriptorTable).has_value());
+    EXPECT_TRUE(Queue::validate_area(m_memory, config, QueueArea::UsedRing).has_value());
+    auto avail = Queue::validate_area(m_memory, config, QueueArea::AvailRing);
+    ASSERT_FALSE(avail.has_value());
+    EXPECT_EQ(avail.error().message(), "virtqueue: avail ring at 0x40000101: not 2-byte aligned");
+}
+
+TEST_F(QueueLayoutTest, SizeIsCheckedOnItsOwn)
+{
+    EXPECT_EQ(
+        Queue::validate_size(0, 256).error().message(), "virtqueue: size 0: not a power of two");
+    EXPECT_EQ(Queue::validate_size(512, 256).error().message(),
+        "virtqueue: size 512: larger than the maximum 256");
 }
 
 } // namespace

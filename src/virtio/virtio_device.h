@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "memory/guest_memory.h"
+#include "spore/manifest.h"
 #include "virtio/queue.h"
 
 namespace spore {
@@ -37,6 +38,10 @@ struct VirtioActivation {
     // Raises the used-buffer interrupt. Callable from any thread; it never
     // calls back into the device.
     std::function<void()> signal_used_buffer;
+    // True when the queues continue a driver session restored from a spore
+    // (they start from saved positions, not from zero). The driver does not
+    // know the device behind the queues changed.
+    bool restored = false;
 };
 
 // A virtio device model, driven by a transport.
@@ -66,7 +71,46 @@ public:
 
     // Returns to the state before activate(): drops queues and all I/O.
     virtual void reset() = 0;
+
+    // Snapshot hooks. None has a default: each device states what quiet
+    // means for it and what it saves, even when the answer is "nothing".
+
+    // Reaches a state with nothing in flight, called once every vCPU is
+    // parked: every chain popped is back in the used ring, no packet is half
+    // delivered, and no device thread touches guest memory until resume()
+    // or destruction. Also valid before activation. On error the device
+    // keeps running as before and the error says why it could not stop.
+    virtual Result<void> quiesce() = 0;
+
+    // Runs again after quiesce(), with the same queues: the VM goes on
+    // after a capture.
+    virtual Result<void> resume() = 0;
+
+    // Where each queue stands, in queue index order, or nothing before
+    // activation. Stable only while quiesced.
+    virtual std::vector<QueuePosition> queue_positions() const = 0;
+
+    // Device-internal fields for a spore, formatted with common/hex_value.h;
+    // called only while quiesced. Empty for a device with no such state.
+    virtual Result<NamedValues> save_state() const = 0;
+
+    // Takes fields written by save_state() into a device fresh from its
+    // create(), before the transport activates it with restored queues (if
+    // the driver had started it). values come from a manifest on disk:
+    // unknown, missing and malformed fields are refused, with errors of the
+    // form "device field <name>: <cause>".
+    virtual Result<void> restore_state(const NamedValues& values) = 0;
 };
+
+// The positions of a device's queues, for queue_positions().
+inline std::vector<QueuePosition> positions_of(const std::vector<Queue>& queues)
+{
+    std::vector<QueuePosition> positions;
+    positions.reserve(queues.size());
+    for (const auto& queue : queues)
+        positions.push_back(queue.position());
+    return positions;
+}
 
 // Copies the part of a configuration structure that [offset, offset + size)
 // covers; bytes past its end read as zero.

@@ -12,6 +12,7 @@
 #include "vmm/debug_uart.h"
 #include "vmm/devices/console.h"
 #include "vmm/devices/rng.h"
+#include "spore/memory_image.h"
 #include "vmm/devices/vsock.h"
 
 namespace spore {
@@ -76,28 +77,38 @@ Machine::Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory memory)
 
 Machine::~Machine() { stop(); }
 
+Result<std::unique_ptr<Machine>> Machine::create_empty(GuestMemory memory, bool capturable)
+{
+    auto kvm = TRY(kvm::Kvm::open());
+    auto vm = TRY(kvm.create_vm());
+    TRY(vm.add_memory(memory, capturable));
+    log::debug("vmm", "vm created, %" PRIu64 " MiB of RAM%s", memory.size() >> 20,
+               capturable ? ", dirty logging on" : "");
+    std::unique_ptr<Machine> machine(new Machine(std::move(kvm), std::move(vm), std::move(memory)));
+    machine->m_ram_size = machine->m_memory.size();
+    machine->m_capturable = capturable;
+    return machine;
+}
+
 Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config)
 {
     TRY(check_config(config));
-    auto kvm = TRY(kvm::Kvm::open());
-    auto vm = TRY(kvm.create_vm());
     auto memory = TRY(GuestMemory::create(GuestAddress(board::ram_base), config.ram_size));
-    TRY(vm.add_memory(memory, false));
-    log::debug("vmm", "vm created, %" PRIu64 " MiB of RAM", config.ram_size >> 20);
-
-    std::unique_ptr<Machine> machine(new Machine(std::move(kvm), std::move(vm), std::move(memory)));
-    TRY(machine->create_vcpus(config));
+    auto machine = TRY(create_empty(std::move(memory), config.capturable));
+    if (config.capturable)
+        machine->m_memory.track_writes(kDefaultChunkSize);
+    TRY(machine->create_vcpus(config.vcpu_count));
     TRY(machine->create_devices(config));
     TRY(machine->load_boot_payload(config));
     return machine;
 }
 
-Result<void> Machine::create_vcpus(const MachineConfig& config)
+Result<void> Machine::create_vcpus(unsigned count)
 {
     // KVM/arm64 wants every vCPU created before the GIC, and the GIC's
     // interrupt count set only after every vCPU is initialized.
     std::vector<kvm::Vcpu> vcpus;
-    for (unsigned index = 0; index < config.vcpu_count; index++)
+    for (unsigned index = 0; index < count; index++)
         vcpus.push_back(TRY(m_vm.create_vcpu(index)));
     TRY(m_vm.create_gic_v3(board::gic_distributor_base, board::gic_redistributor_base));
     for (auto& vcpu : vcpus)
@@ -109,7 +120,7 @@ Result<void> Machine::create_vcpus(const MachineConfig& config)
             std::move(vcpu), m_bus,
             [this](unsigned index, VcpuStop reason, const Error* fault) { on_vcpu_stop(index, reason, fault); }));
     }
-    log::debug("vmm", "%u vcpus and GICv3 ready", config.vcpu_count);
+    log::debug("vmm", "%u vcpus and GICv3 ready", count);
     return {};
 }
 
@@ -151,20 +162,31 @@ Result<void> Machine::load_boot_payload(const MachineConfig& config)
 
 Result<void> Machine::attach_virtio(board::VirtioSlot slot, std::unique_ptr<VirtioDevice> device)
 {
-    auto& line = m_interrupt_lines.emplace_back(
-        std::make_unique<KvmInterruptLine>(m_vm, board::virtio_slot_intid(slot)));
+    auto& line = m_interrupt_lines.emplace_back(make_interrupt_line(board::virtio_slot_intid(slot)));
     auto transport = TRY(VirtioMmioTransport::create(std::move(device), m_memory, *line));
     m_bus.add(board::virtio_slot_address(slot), VirtioMmioTransport::kWindowSize, *transport);
+    m_transports.emplace_back(board::virtio_slot_name(slot), transport.get());
     m_devices.push_back(std::move(transport));
+    return {};
+}
+
+std::unique_ptr<InterruptLine> Machine::make_interrupt_line(uint32_t intid)
+{
+    return std::make_unique<KvmInterruptLine>(m_vm, intid);
+}
+
+Result<void> Machine::create_debug_uart(std::function<void(std::string_view)> sink)
+{
+    m_console_sink = sink;
+    auto uart = std::make_unique<DebugUart>(std::move(sink));
+    m_bus.add(board::debug_uart_base, board::debug_uart_size, *uart);
+    m_devices.push_back(std::move(uart));
     return {};
 }
 
 Result<void> Machine::create_devices(const MachineConfig& config)
 {
-    auto uart = std::make_unique<DebugUart>(config.console_sink);
-    m_bus.add(board::debug_uart_base, board::debug_uart_size, *uart);
-    m_devices.push_back(std::move(uart));
-
+    TRY(create_debug_uart(config.console_sink));
     TRY(attach_virtio(board::VirtioSlot::Console, TRY(ConsoleDevice::create(config.console_sink))));
     TRY(attach_virtio(board::VirtioSlot::Rng, TRY(RngDevice::create())));
     auto vsock = TRY(VsockDevice::create(board::guest_cid));

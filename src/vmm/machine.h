@@ -15,12 +15,15 @@
 #include "boot/boot_assets.h"
 #include "kvm/kvm.h"
 #include "memory/guest_memory.h"
+#include "spore/manifest.h"
 #include "vmm/mmio_bus.h"
 #include "vmm/vcpu_runner.h"
 
 namespace spore {
 
+class ChunkStore;
 class VirtioDevice;
+class VirtioMmioTransport;
 class VsockDevice;
 
 // What varies between machines built on the fixed board.
@@ -35,6 +38,17 @@ struct MachineConfig {
     bool verbose_kernel = false;
     // Receives guest console output, a line or more at a time.
     std::function<void(std::string_view)> console_sink;
+    // Logs guest writes so that capture() hashes only what changed.
+    bool capturable = false;
+};
+
+// How to bring a captured machine back.
+struct RestoreConfig {
+    const Manifest* manifest = nullptr;
+    ChunkStore* chunks = nullptr;     // the spore's verified chunk store
+    std::function<void(std::string_view)> console_sink;
+    // Try the same-host RAM backing file before the chunks.
+    bool use_backing_file = true;
 };
 
 // How a machine stopped.
@@ -50,7 +64,22 @@ public:
     static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
     ~Machine();
 
+    // Rebuilds a captured machine, checking the spore's platform contract
+    // against this host first. Nothing of the guest runs until start().
+    static Result<std::unique_ptr<Machine>> restore(const RestoreConfig& config);
+
     Result<void> start();
+
+    // Parks the vCPUs, quiesces the devices and describes the machine:
+    // platform contract, vCPU, GIC and device state, and guest RAM as chunks
+    // written into store (only chunks dirtied since the baseline are
+    // hashed). The agent and session fields are left to the caller. The
+    // machine stays paused: resume_after_capture() or stop() follows.
+    Result<Manifest> capture(ChunkStore& store);
+    Result<void> resume_after_capture();
+    // The RAM that clean chunks still hold: the spore this machine was
+    // restored from or last captured to.
+    void set_memory_baseline(MemoryIndex index, std::unique_ptr<ChunkStore> store);
     // Blocks until the machine stops by itself or through stop(); returns
     // nothing if the deadline passes first.
     std::optional<MachineStop> wait_until(std::chrono::steady_clock::time_point deadline);
@@ -63,7 +92,14 @@ public:
 private:
     Machine(kvm::Kvm kvm, kvm::Vm vm, GuestMemory memory);
 
-    Result<void> create_vcpus(const MachineConfig& config);
+    static Result<std::unique_ptr<Machine>> create_empty(GuestMemory memory, bool capturable);
+    Result<void> create_debug_uart(std::function<void(std::string_view)> sink);
+    std::unique_ptr<InterruptLine> make_interrupt_line(uint32_t intid);
+    Result<void> restore_devices(const Manifest& manifest);
+    Result<std::vector<bool>> dirty_chunks(uint64_t chunk_size);
+    Result<void> pause_all();
+    void resume_all();
+    Result<void> create_vcpus(unsigned count);
     Result<void> create_devices(const MachineConfig& config);
     Result<void> attach_virtio(board::VirtioSlot slot, std::unique_ptr<VirtioDevice> device);
     Result<void> load_boot_payload(const MachineConfig& config);
@@ -77,6 +113,12 @@ private:
     std::vector<std::unique_ptr<InterruptLine>> m_interrupt_lines;
     std::vector<std::unique_ptr<MmioDevice>> m_devices;
     VsockDevice* m_vsock = nullptr;
+    std::vector<std::pair<std::string, VirtioMmioTransport*>> m_transports;
+    uint64_t m_ram_size = 0;
+    std::function<void(std::string_view)> m_console_sink;
+    bool m_capturable = false;
+    std::optional<MemoryIndex> m_baseline;
+    std::unique_ptr<ChunkStore> m_baseline_store;
     std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
 
     std::mutex m_stop_lock;

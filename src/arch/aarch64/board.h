@@ -65,6 +65,19 @@ constexpr uint64_t virtio_slot_address(VirtioSlot slot)
     return virtio_mmio_base + static_cast<uint32_t>(slot) * virtio_mmio_stride;
 }
 
+// The stable name of a slot, used for device state in spores.
+constexpr const char* virtio_slot_name(VirtioSlot slot)
+{
+    switch (slot) {
+    case VirtioSlot::Console: return "console";
+    case VirtioSlot::Rng: return "rng";
+    case VirtioSlot::Vsock: return "vsock";
+    case VirtioSlot::Block: return "block";
+    case VirtioSlot::Net: return "net";
+    }
+    return "unknown";
+}
+
 // The GIC INTID (spi_base + SPI number) of a virtio slot's interrupt.
 constexpr uint32_t virtio_slot_intid(VirtioSlot slot)
 {

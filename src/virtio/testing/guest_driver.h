@@ -8,6 +8,7 @@
 #include "memory/guest_memory.h"
 #include "virtio/testing/driver_queue.h"
 #include "virtio/virtio_device.h"
+#include "vmm/mmio_device.h"
 
 namespace spore::testing {
 
@@ -26,6 +27,13 @@ public:
 
     // Lays the rings out afresh, as a driver does after resetting the device.
     void reset_queues();
+
+    // Brings a virtio-mmio transport's device up through its registers, in
+    // the order Linux probes, on this driver's queues. False if the device
+    // did not take DRIVER_OK.
+    bool probe(MmioDevice& transport, uint64_t driver_features = kVirtioFeatureVersion1);
+    // Writes index to the transport's QueueNotify register.
+    void notify(MmioDevice& transport, uint16_t index);
 
     // The driver side of queue index.
     DriverQueue& queue(uint16_t index) { return *m_queues.at(index); }

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "virtio/field_reader.h"
+
 namespace spore {
 
 namespace {
@@ -96,6 +98,32 @@ void ConsoleDevice::reset()
     m_queues.clear();
     m_memory = nullptr;
     m_signal_used_buffer = nullptr;
+}
+
+Result<void> ConsoleDevice::quiesce()
+{
+    return {};
+}
+
+Result<void> ConsoleDevice::resume()
+{
+    return {};
+}
+
+std::vector<QueuePosition> ConsoleDevice::queue_positions() const
+{
+    return positions_of(m_queues);
+}
+
+Result<NamedValues> ConsoleDevice::save_state() const
+{
+    return NamedValues{};
+}
+
+Result<void> ConsoleDevice::restore_state(const NamedValues& values)
+{
+    FieldReader fields(values, "device field");
+    return fields.finish();
 }
 
 } // namespace spore

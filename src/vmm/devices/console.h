@@ -40,6 +40,18 @@ public:
     // Drops the queues.
     void reset() override;
 
+    // Nothing to wait for: transmit chains are drained and returned within
+    // the notify that offered them, and receive chains are never popped.
+    Result<void> quiesce() override;
+    // Nothing to restart: there is no thread.
+    Result<void> resume() override;
+    // The positions of the receive and transmit queues.
+    std::vector<QueuePosition> queue_positions() const override;
+    // No fields: the console keeps nothing besides its queues.
+    Result<NamedValues> save_state() const override;
+    // Accepts only the empty field set save_state() writes.
+    Result<void> restore_state(const NamedValues& values) override;
+
 private:
     explicit ConsoleDevice(Sink sink)
         : m_sink(std::move(sink))

@@ -155,5 +155,76 @@ TEST(ConsoleCreate, EmptySinkIsRefused)
     EXPECT_FALSE(ConsoleDevice::create(nullptr).has_value());
 }
 
+TEST_F(ConsoleTest, QuiesceAndResumeKeepTheQueuesWhereTheyAre)
+{
+    m_driver.queue(kReceiveQueue).offer({}, {64});
+    m_driver.queue(kTransmitQueue).offer({bytes_of("a")});
+    m_console->queue_notify(kTransmitQueue);
+    ASSERT_TRUE(m_console->quiesce().has_value());
+    EXPECT_EQ(m_console->queue_positions(), (std::vector<QueuePosition>{{0, 0}, {1, 1}}));
+    ASSERT_TRUE(m_console->resume().has_value());
+    m_driver.queue(kTransmitQueue).offer({bytes_of("b")});
+    m_console->queue_notify(kTransmitQueue);
+    EXPECT_EQ(m_output, "ab");
+}
+
+TEST_F(ConsoleTest, SavesNoFieldsAndRestoresNone)
+{
+    ASSERT_TRUE(m_console->quiesce().has_value());
+    EXPECT_EQ(m_console->save_state().value(), NamedValues{});
+    auto fresh = std::move(ConsoleDevice::create([](std::string_view) {})).value();
+    EXPECT_TRUE(fresh->restore_state({}).has_value());
+    auto refused = fresh->restore_state({{"cols", "0x00000050"}});
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().message(), "device field cols: unknown");
+}
+
+// A console captured mid-session and restored around a fresh device on the
+// same guest memory: the driver keeps printing through the same queues.
+TEST(ConsoleSnapshot, OutputContinuesOnTheRestoredDevice)
+{
+    GuestDriver driver(2, 64);
+    RecordingLine line;
+    std::string output;
+    auto console = std::move(ConsoleDevice::create([&](std::string_view bytes) {
+        output.append(bytes);
+    })).value();
+    auto transport
+        = std::move(VirtioMmioTransport::create(std::move(console), driver.memory(), line)).value();
+    ASSERT_TRUE(driver.probe(*transport));
+    driver.queue(kReceiveQueue).offer({}, {64}); // kept by the device, never popped
+    for (auto text : {"one\n", "two\n"}) {
+        driver.queue(kTransmitQueue).offer({bytes_of(text)});
+        driver.notify(*transport, kTransmitQueue);
+        ASSERT_TRUE(driver.queue(kTransmitQueue).take_used().has_value());
+    }
+    write_register(*transport, 0x064, kVirtioInterruptUsedBuffer);
+    ASSERT_EQ(output, "one\ntwo\n");
+
+    ASSERT_TRUE(transport->quiesce().has_value());
+    auto state = transport->save_state("console");
+    ASSERT_TRUE(state.has_value()) << state.error().message();
+    EXPECT_TRUE(state->device.empty());
+    EXPECT_EQ(state->transport.at("queue.1.next_used"), "0x00000002");
+    EXPECT_EQ(state->transport.at("queue.0.next_avail"), "0x00000000");
+    transport.reset();
+
+    RecordingLine restored_line;
+    std::string restored_output;
+    auto fresh = std::move(ConsoleDevice::create([&](std::string_view bytes) {
+        restored_output.append(bytes);
+    })).value();
+    auto restored
+        = VirtioMmioTransport::restore(std::move(fresh), driver.memory(), restored_line, *state);
+    ASSERT_TRUE(restored.has_value()) << restored.error().message();
+    EXPECT_FALSE(restored_line.m_level);
+
+    driver.queue(kTransmitQueue).offer({bytes_of("three\n")});
+    driver.notify(**restored, kTransmitQueue);
+    EXPECT_EQ(restored_output, "three\n");
+    EXPECT_TRUE(driver.queue(kTransmitQueue).take_used().has_value());
+    EXPECT_TRUE(restored_line.m_level);
+}
+
 } // namespace
 } // namespace spore

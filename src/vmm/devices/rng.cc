@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "virtio/field_reader.h"
+
 namespace spore {
 
 namespace {
@@ -107,6 +109,32 @@ void RngDevice::reset()
     m_queues.clear();
     m_memory = nullptr;
     m_signal_used_buffer = nullptr;
+}
+
+Result<void> RngDevice::quiesce()
+{
+    return {};
+}
+
+Result<void> RngDevice::resume()
+{
+    return {};
+}
+
+std::vector<QueuePosition> RngDevice::queue_positions() const
+{
+    return positions_of(m_queues);
+}
+
+Result<NamedValues> RngDevice::save_state() const
+{
+    return NamedValues{};
+}
+
+Result<void> RngDevice::restore_state(const NamedValues& values)
+{
+    FieldReader fields(values, "device field");
+    return fields.finish();
 }
 
 } // namespace spore

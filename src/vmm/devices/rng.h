@@ -33,6 +33,18 @@ public:
     // Drops the queue.
     void reset() override;
 
+    // Nothing to wait for: requests are answered and returned within the
+    // notify that offered them.
+    Result<void> quiesce() override;
+    // Nothing to restart: there is no thread.
+    Result<void> resume() override;
+    // The position of the request queue.
+    std::vector<QueuePosition> queue_positions() const override;
+    // No fields: entropy has no state worth keeping.
+    Result<NamedValues> save_state() const override;
+    // Accepts only the empty field set save_state() writes.
+    Result<void> restore_state(const NamedValues& values) override;
+
 private:
     RngDevice() = default;
 

@@ -1,6 +1,7 @@
 #include "vmm/devices/vsock.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -12,6 +13,9 @@
 #include <cstring>
 #include <utility>
 
+#include "common/hex_value.h"
+#include "virtio/field_reader.h"
+
 namespace spore {
 
 namespace {
@@ -19,7 +23,17 @@ namespace {
 constexpr uint32_t kVsockDeviceId = 19;
 constexpr uint16_t kRxQueue = 0;
 constexpr uint16_t kTxQueue = 1;
-constexpr uint16_t kQueueCount = 3; // the event queue (2) is never used: no transport resets
+constexpr uint16_t kEventQueue = 2;
+constexpr uint16_t kQueueCount = 3;
+
+// struct virtio_vsock_event is one le32 id; Linux ignores an event of any
+// other length.
+constexpr uint32_t kEventTransportReset = 0;
+constexpr size_t kEventSize = 4;
+
+// How long quiesce() lets host readers take guest bytes already accepted
+// before their connections close. The VM is paused meanwhile, so it is short.
+constexpr auto kQuiesceFlushTimeout = std::chrono::milliseconds(250);
 
 constexpr uint32_t kFirstHostPort = 1024;
 // VMADDR_PORT_ANY; never handed out.
@@ -169,14 +183,26 @@ Result<void> VsockDevice::activate(VirtioActivation activation)
     std::lock_guard lock(m_mutex);
     if (m_io_thread.joinable())
         return Error::invalid("vsock: activated twice without a reset");
+    if (m_quiesced)
+        return Error::invalid("vsock: activated while quiesced");
     m_memory = &activation.memory;
     m_queues = std::move(activation.queues);
     m_signal_used_buffer = std::move(activation.signal_used_buffer);
     m_rx_starved = false;
     m_active = true;
-    m_io_thread = std::thread([this] { run_io_thread(); });
+    start_io_thread_locked();
+    if (activation.restored) {
+        // The guest's sockets still name connections of the capturing host.
+        m_transport_reset = TransportReset::Pending;
+        service_locked();
+    }
     m_changed.notify_all();
     return {};
+}
+
+void VsockDevice::start_io_thread_locked()
+{
+    m_io_thread = std::thread([this] { run_io_thread(); });
 }
 
 void VsockDevice::queue_notify(uint16_t queue_index)
@@ -201,7 +227,139 @@ void VsockDevice::reset()
     m_needs_signal = false;
     m_active = false;
     m_stopping = false;
+    m_transport_reset = TransportReset::None;
     m_changed.notify_all();
+}
+
+Result<void> VsockDevice::quiesce()
+{
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_quiesced)
+            return Error::invalid("vsock: already quiesced");
+        // From here on service passes do nothing and connect() waits. Packets
+        // are written whole under the lock, so none is left half written.
+        m_quiesced = true;
+    }
+    stop_io_thread();
+
+    std::lock_guard lock(m_mutex);
+    m_stopping = false;
+    if (m_active)
+        flush_before_close_locked();
+    close_all_connections_locked();
+    // Replies to connections that no longer exist; the transport reset
+    // after resume or restore covers whatever they would have said.
+    m_control.clear();
+    if (m_active) {
+        return_spare_rx_locked();
+        if (m_needs_signal) {
+            m_needs_signal = false;
+            m_signal_used_buffer();
+        }
+    }
+    m_changed.notify_all();
+    return {};
+}
+
+// The guest bytes in to_host were accepted and credited: the guest counts
+// them as delivered. Give each host reader a short while to take them
+// before the connection goes away with the capture.
+void VsockDevice::flush_before_close_locked()
+{
+    auto deadline = std::chrono::steady_clock::now() + kQuiesceFlushTimeout;
+    for (;;) {
+        std::vector<pollfd> waiting;
+        for (auto& [port, connection] : m_connections) {
+            flush_to_host_locked(*connection);
+            if (!connection->finished && !connection->to_host.empty())
+                waiting.push_back({connection->socket.get(), POLLOUT, 0});
+        }
+        if (waiting.empty())
+            return;
+
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            size_t dropped = 0;
+            for (auto& [port, connection] : m_connections)
+                dropped += connection->finished ? 0 : connection->to_host.size();
+            log::warn("vsock: quiesce: %zu guest bytes not taken by host readers dropped", dropped);
+            return;
+        }
+        // Holding m_mutex is harmless: everything else waits for the quiesce anyway.
+        if (poll(waiting.data(), waiting.size(), static_cast<int>(left.count())) < 0
+            && errno != EINTR) {
+            log::warn("vsock: quiesce: poll: %s", std::strerror(errno));
+            return;
+        }
+    }
+}
+
+// A receive chain kept for later would be lost by a restore, which starts
+// from the ring positions: hand it back empty, as for a buffer too small.
+void VsockDevice::return_spare_rx_locked()
+{
+    if (!m_spare_rx)
+        return;
+    if (m_queues[kRxQueue].add_used(m_spare_rx->head(), 0))
+        m_needs_signal = true;
+    m_spare_rx.reset();
+}
+
+Result<void> VsockDevice::resume()
+{
+    std::lock_guard lock(m_mutex);
+    if (!m_quiesced)
+        return Error::invalid("vsock: resumed without quiesce");
+    m_quiesced = false;
+    if (m_active) {
+        // quiesce() closed connections the guest still thinks are open.
+        m_transport_reset = TransportReset::Pending;
+        start_io_thread_locked();
+        service_locked();
+    }
+    m_changed.notify_all();
+    return {};
+}
+
+std::vector<QueuePosition> VsockDevice::queue_positions() const
+{
+    std::lock_guard lock(m_mutex);
+    return positions_of(m_queues);
+}
+
+Result<NamedValues> VsockDevice::save_state() const
+{
+    std::lock_guard lock(m_mutex);
+    return NamedValues{
+        {"guest_cid", format_hex_u64(m_guest_cid)},
+        {"next_host_port", format_hex_u32(m_next_host_port)},
+    };
+}
+
+Result<void> VsockDevice::restore_state(const NamedValues& values)
+{
+    FieldReader fields(values, "device field");
+    uint64_t guest_cid = TRY(fields.u64("guest_cid"));
+    uint32_t next_host_port = TRY(fields.u32("next_host_port"));
+    TRY(fields.finish());
+
+    // The guest re-reads its cid on the transport reset, so another cid
+    // would work for the driver; but the board gives every VM the same one,
+    // and a difference means the state belongs to some other machine.
+    if (guest_cid != m_guest_cid)
+        return fields.error("guest_cid",
+            format_hex_u64(guest_cid) + ": this device's is " + format_hex_u64(m_guest_cid));
+    if (next_host_port < kFirstHostPort || next_host_port == kAnyPort)
+        return fields.error(
+            "next_host_port", format_hex_u32(next_host_port) + ": outside the host port range");
+
+    std::lock_guard lock(m_mutex);
+    if (m_active)
+        return Error::invalid("vsock: state restored into a started device");
+    m_next_host_port = next_host_port;
+    return {};
 }
 
 void VsockDevice::stop_io_thread()
@@ -255,9 +413,10 @@ void VsockDevice::note_readiness_locked(uint64_t token, uint32_t events)
 // buffers, finished connections, and the interrupt.
 void VsockDevice::service_locked()
 {
-    if (!m_active || m_queues.empty())
+    if (!m_active || m_queues.empty() || m_quiesced)
         return;
 
+    announce_transport_reset_locked();
     // Delivering first makes room for the replies that transmit packets
     // may need, when a full control queue held the transmit queue back.
     deliver_control_locked();
@@ -274,6 +433,47 @@ void VsockDevice::service_locked()
     if (m_needs_signal) {
         m_needs_signal = false;
         m_signal_used_buffer();
+    }
+}
+
+void VsockDevice::announce_transport_reset_locked()
+{
+    Queue& events = m_queues[kEventQueue];
+    if (m_transport_reset == TransportReset::Delivered) {
+        // Linux reposts the event buffer once it has handled the event; only
+        // then have its stale sockets been reset, and a new connection is safe.
+        auto avail_index = events.avail_index();
+        if (!avail_index || *avail_index != m_event_avail_at_delivery) {
+            m_transport_reset = TransportReset::None;
+            m_changed.notify_all();
+        }
+        return;
+    }
+
+    while (m_transport_reset == TransportReset::Pending && !events.broken()) {
+        auto popped = events.pop();
+        if (!popped) {
+            if (m_queue_log.allow())
+                log::warn("vsock: event queue stopped: %s", popped.error().message().c_str());
+            return;
+        }
+        if (!popped->has_value())
+            return; // sent once the driver posts an event buffer
+        const DescriptorChain& chain = **popped;
+
+        std::array<uint8_t, kEventSize> event;
+        std::memcpy(event.data(), &kEventTransportReset, kEventSize); // le32 id
+        bool written = chain.write_at(*m_memory, 0, event).has_value();
+        // Read before the buffer goes back, so a later change can only be
+        // the driver's answer to this event.
+        auto avail_index = events.avail_index();
+        if (!events.add_used(chain.head(), written ? kEventSize : 0))
+            return;
+        m_needs_signal = true;
+        if (written) {
+            m_transport_reset = avail_index ? TransportReset::Delivered : TransportReset::None;
+            m_event_avail_at_delivery = avail_index ? *avail_index : 0;
+        }
     }
 }
 
@@ -588,6 +788,8 @@ VsockDevice::Connection* VsockDevice::find_connection_locked(
     return found->second.get();
 }
 
+// Ports wrap around only after some four billion connections, so a port
+// handed out before a capture is not reused for a connection after it.
 uint32_t VsockDevice::allocate_host_port_locked()
 {
     for (;;) {
@@ -653,8 +855,12 @@ Result<UniqueFd> VsockDevice::connect(uint32_t guest_port, std::chrono::millisec
 {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::unique_lock lock(m_mutex);
-    if (!m_changed.wait_until(lock, deadline, [this] { return m_active && !m_stopping; }))
-        return connect_error(ErrorCode::Timeout, guest_port, "timed out: device not started");
+    if (!m_changed.wait_until(lock, deadline, [this] { return connect_allowed_locked(); })) {
+        const char* cause = !m_active || m_stopping ? "timed out: device not started"
+            : m_quiesced                            ? "timed out: device quiesced for capture"
+                         : "timed out: guest has not taken the transport reset";
+        return connect_error(ErrorCode::Timeout, guest_port, cause);
+    }
 
     auto [host_end, device_end] = TRY(make_socket_pair());
     PendingConnect pending;
@@ -676,12 +882,17 @@ Result<UniqueFd> VsockDevice::connect(uint32_t guest_port, std::chrono::millisec
     case PendingConnect::Outcome::Refused:
         return connect_error(ErrorCode::NotFound, guest_port, "refused");
     case PendingConnect::Outcome::Reset:
-        return connect_error(ErrorCode::Guest, guest_port, "failed: device reset");
+        return connect_error(ErrorCode::Guest, guest_port, "failed: device reset or quiesced");
     case PendingConnect::Outcome::Waiting:
         break;
     }
     cancel_connect_locked(host_port);
     return connect_error(ErrorCode::Timeout, guest_port, "timed out");
+}
+
+bool VsockDevice::connect_allowed_locked() const
+{
+    return m_active && !m_stopping && !m_quiesced && m_transport_reset == TransportReset::None;
 }
 
 // The guest may still answer a request we gave up on: the reset tells it to

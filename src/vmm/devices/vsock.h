@@ -48,6 +48,19 @@ namespace spore {
 //
 // Reset (by the driver or on destruction) closes every connection: host
 // ends read EOF and connect() calls in progress fail.
+//
+// Capture: open connections are not saved (the protocols on top start fresh
+// conversations). quiesce() stops the I/O thread after its current pass,
+// gives host readers a short while to take the guest bytes already accepted,
+// then closes every connection, so host ends read EOF, drops replies still
+// waiting for receive buffers, and returns the receive chain it held. After
+// resume(), or activation on restored queues, the guest's connected sockets
+// are stale: the device sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the
+// event queue (§5.10.6.6) as soon as the driver has an event buffer posted,
+// and connect() waits until the driver has handled it (it posts a fresh
+// event buffer afterwards), since the reset would also drop a connection
+// accepted before it. Host ports continue from the saved next_host_port, so
+// a new connection never reuses a port the guest may still know.
 class VsockDevice final : public VirtioDevice {
 public:
     // Receive buffer we grant the guest per connection (buf_alloc).
@@ -64,8 +77,10 @@ public:
     VsockDevice& operator=(const VsockDevice&) = delete;
 
     // Connects to guest_port, waiting up to timeout, also for the driver to
-    // start the device. Errors: NotFound if the guest refused (nothing
-    // listens), Timeout if it did not answer, Guest if the device was reset.
+    // start the device, for a quiesced device to resume and for the guest to
+    // take a transport reset. Errors: NotFound if the guest refused (nothing
+    // listens), Timeout if it did not answer, Guest if the device was reset
+    // or quiesced meanwhile.
     Result<UniqueFd> connect(uint32_t guest_port, std::chrono::milliseconds timeout);
 
     // Device id, features and the rx, tx and event queues.
@@ -81,6 +96,18 @@ public:
     // Stops the I/O thread and closes every connection.
     void reset() override;
 
+    // Stops the I/O thread and closes every connection (see the class comment).
+    Result<void> quiesce() override;
+    // Restarts the I/O thread and announces the transport reset to the guest.
+    Result<void> resume() override;
+    // The positions of the rx, tx and event queues.
+    std::vector<QueuePosition> queue_positions() const override;
+    // guest_cid (u64) and next_host_port (u32, where host port allocation
+    // continues).
+    Result<NamedValues> save_state() const override;
+    // Takes next_host_port; refuses a guest_cid other than this device's.
+    Result<void> restore_state(const NamedValues& values) override;
+
 private:
     struct Connection;
     struct PendingConnect;
@@ -93,14 +120,26 @@ private:
         uint32_t flags;
     };
 
+    // Progress of a VIRTIO_VSOCK_EVENT_TRANSPORT_RESET announcement.
+    enum class TransportReset {
+        None, // nothing to announce
+        Pending, // waiting for an event buffer
+        Delivered, // waiting for the driver to post a fresh event buffer
+    };
+
     VsockDevice(uint64_t guest_cid, UniqueFd epoll, UniqueFd wake);
 
+    void start_io_thread_locked();
     void run_io_thread();
     void stop_io_thread();
     void note_readiness_locked(uint64_t token, uint32_t events);
 
     // Everything below requires m_mutex.
     void service_locked();
+    bool connect_allowed_locked() const;
+    void announce_transport_reset_locked();
+    void flush_before_close_locked();
+    void return_spare_rx_locked();
     void process_tx_locked();
     void handle_guest_packet_locked(const VsockPacket& packet);
     void handle_connect_reply_locked(Connection& connection, VsockOp op);
@@ -128,10 +167,14 @@ private:
     UniqueFd m_epoll;
     UniqueFd m_wake;
 
-    std::mutex m_mutex;
-    std::condition_variable m_changed; // activation, reset and connect outcomes
+    mutable std::mutex m_mutex;
+    // Activation, reset, quiesce, resume, transport reset and connect outcomes.
+    std::condition_variable m_changed;
     bool m_active = false;
     bool m_stopping = false;
+    bool m_quiesced = false;
+    TransportReset m_transport_reset = TransportReset::None;
+    uint16_t m_event_avail_at_delivery = 0; // the event queue's avail index then
     GuestMemory* m_memory = nullptr;
     std::vector<Queue> m_queues;
     std::function<void()> m_signal_used_buffer;

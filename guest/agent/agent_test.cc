@@ -1,0 +1,751 @@
+// The agent's event loop against the host client, over unix sockets
+// instead of vsock, running real commands from the build host's /bin. The
+// agent runs in a forked process, single-threaded and reaping its children
+// as it does as the guest's PID 1.
+#include "guest/agent/agent.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/unique_fd.h"
+#include "exec/client.h"
+
+namespace spore::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using exec::AttachRequest;
+using exec::ExecRequest;
+using exec::ExitStatus;
+using exec::FrameType;
+using exec::SessionProgress;
+
+constexpr int64_t kSecond = 1'000'000'000;
+
+auto deadline_in(std::chrono::milliseconds duration)
+{
+    return std::chrono::steady_clock::now() + duration;
+}
+
+// A stand-in for the guest's wall clock, shared with the forked agent.
+struct FakeClock {
+    std::atomic<int64_t> now{1000 * kSecond};
+    std::atomic<int> settings{0};
+    std::atomic<bool> refuse{false};
+};
+
+WallClock fake_wall_clock(FakeClock* clock)
+{
+    return {[clock] { return clock->now.load(); },
+        [clock](int64_t time_ns) -> Result<void> {
+            if (clock->refuse)
+                return Error::from_errno("exec: setting the wall clock", EPERM);
+            clock->now = time_ns;
+            clock->settings++;
+            return {};
+        }};
+}
+
+// An agent serving an abstract unix socket in a forked process.
+class AgentProcess {
+public:
+    explicit AgentProcess(AgentLimits limits = {})
+    {
+        void* shared = mmap(
+            nullptr, sizeof(FakeClock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        m_clock = new (shared) FakeClock;
+
+        static std::atomic<int> instances = 0;
+        m_address.sun_family = AF_UNIX;
+        std::snprintf(m_address.sun_path + 1, sizeof m_address.sun_path - 1,
+            "spore-agent-test-%d-%d", getpid(), instances++);
+        UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        EXPECT_EQ(bind(listener.get(), address(), sizeof m_address), 0);
+        EXPECT_EQ(listen(listener.get(), 64), 0);
+
+        m_pid = fork();
+        if (m_pid == 0) {
+            // As PID 1 in the guest, the agent inherits every orphan.
+            prctl(PR_SET_CHILD_SUBREAPER, 1);
+            [[maybe_unused]] auto served
+                = serve_agent(listener.get(), {limits, fake_wall_clock(m_clock)});
+            _exit(1);
+        }
+    }
+
+    ~AgentProcess()
+    {
+        for (pid_t child : children()) {
+            kill(-child, SIGKILL);
+            kill(child, SIGKILL);
+        }
+        kill(m_pid, SIGKILL);
+        waitpid(m_pid, nullptr, 0);
+        munmap(m_clock, sizeof(FakeClock));
+    }
+
+    UniqueFd connect() const
+    {
+        UniqueFd connection(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        EXPECT_EQ(::connect(connection.get(), address(), sizeof m_address), 0);
+        return connection;
+    }
+
+    // The agent's live children, from /proc.
+    std::vector<pid_t> children() const
+    {
+        std::ifstream file(
+            "/proc/" + std::to_string(m_pid) + "/task/" + std::to_string(m_pid) + "/children");
+        std::vector<pid_t> pids;
+        pid_t pid;
+        while (file >> pid)
+            pids.push_back(pid);
+        return pids;
+    }
+
+    // Waits until the agent has no children left, zombies included, so every
+    // session it started has been reaped; false if some remain.
+    bool wait_for_no_children() const
+    {
+        auto deadline = deadline_in(5s);
+        while (!children().empty() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(10ms);
+        return children().empty();
+    }
+
+    FakeClock& clock() const { return *m_clock; }
+
+private:
+    const sockaddr* address() const { return reinterpret_cast<const sockaddr*>(&m_address); }
+
+    pid_t m_pid = -1;
+    sockaddr_un m_address{};
+    FakeClock* m_clock = nullptr;
+};
+
+UniqueFd memory_file()
+{
+    return UniqueFd(memfd_create("agent-test", MFD_CLOEXEC));
+}
+
+std::string contents(const UniqueFd& file)
+{
+    struct stat info { };
+    fstat(file.get(), &info);
+    std::string text(static_cast<size_t>(info.st_size), '\0');
+    ssize_t length = pread(file.get(), text.data(), text.size(), 0);
+    text.resize(length > 0 ? static_cast<size_t>(length) : 0);
+    return text;
+}
+
+// What one exchange left behind.
+struct Outcome {
+    Result<ExitStatus> status;
+    std::string out;
+    std::string err;
+    SessionProgress progress;
+};
+
+Outcome run(
+    const AgentProcess& agent, const ExecRequest& request, std::chrono::milliseconds timeout = 60s)
+{
+    auto connection = agent.connect();
+    auto out = memory_file();
+    auto err = memory_file();
+    SessionProgress progress;
+    auto status = exec::run_remote_command(
+        connection.get(), request, out.get(), err.get(), deadline_in(timeout), &progress);
+    return {std::move(status), contents(out), contents(err), progress};
+}
+
+Outcome attach(const AgentProcess& agent, const AttachRequest& request,
+    std::chrono::milliseconds timeout = 60s, const exec::SessionObserver& observer = {})
+{
+    auto connection = agent.connect();
+    auto out = memory_file();
+    auto err = memory_file();
+    SessionProgress progress;
+    auto status = exec::attach_remote_session(
+        connection.get(), request, out.get(), err.get(), deadline_in(timeout), &progress, observer);
+    return {std::move(status), contents(out), contents(err), progress};
+}
+
+AttachRequest resume_from(const SessionProgress& progress)
+{
+    return {progress.session_id, progress.stdout_offset, progress.stderr_offset};
+}
+
+ExitStatus status_of(const Outcome& outcome)
+{
+    EXPECT_TRUE(outcome.status.has_value()) << outcome.status.error().message();
+    return outcome.status.has_value() ? *outcome.status : ExitStatus{999, 999};
+}
+
+std::string error_of(const Outcome& outcome)
+{
+    EXPECT_FALSE(outcome.status.has_value());
+    return outcome.status.has_value() ? "" : outcome.status.error().message();
+}
+
+// A host end that speaks frames by hand, for what the client never does.
+class RawClient {
+public:
+    explicit RawClient(const AgentProcess& agent)
+        : m_socket(agent.connect())
+    {
+    }
+
+    void send(std::span<const uint8_t> bytes)
+    {
+        ASSERT_EQ(::send(m_socket.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            ssize_t(bytes.size()));
+    }
+
+    // The next frame, std::nullopt at the end of the stream.
+    std::optional<exec::Frame> next()
+    {
+        uint8_t buffer[4096];
+        while (true) {
+            auto frame = m_decoder.next();
+            if (!frame || *frame)
+                return frame ? std::move(*frame) : std::nullopt;
+            ssize_t received = recv(m_socket.get(), buffer, sizeof buffer, 0);
+            if (received <= 0)
+                return std::nullopt;
+            m_decoder.feed(std::span(buffer, static_cast<size_t>(received)));
+        }
+    }
+
+    // The session id of the STARTED frame that must come next.
+    std::string started()
+    {
+        auto frame = next();
+        EXPECT_TRUE(frame && frame->type == FrameType::Started);
+        return frame ? exec::parse_started(frame->payload).value() : "";
+    }
+
+    // The text of the ERROR frame that must come next.
+    std::string error()
+    {
+        while (auto frame = next()) {
+            if (frame->type == FrameType::Error)
+                return *exec::parse_error(frame->payload);
+        }
+        return "no error frame";
+    }
+
+    void close() { m_socket.reset(); }
+
+private:
+    UniqueFd m_socket;
+    exec::FrameDecoder m_decoder;
+};
+
+// Starts request and hangs up right after STARTED, leaving the command running.
+std::string start_detached(const AgentProcess& agent, const ExecRequest& request)
+{
+    RawClient client(agent);
+    client.send(*exec::encode_request(request));
+    return client.started();
+}
+
+std::span<const uint8_t> bytes_of(std::string_view text)
+{
+    return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+// --- running commands ------------------------------------------------------
+
+TEST(Agent, EchoReachesStdoutAndExitsZero)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"echo", "hello"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "hello\n");
+    EXPECT_EQ(outcome.err, "");
+}
+
+TEST(Agent, StdoutAndStderrStaySeparate)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"sh", "-c", "echo out; echo err >&2; echo out2; exit 3"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{3, 0}));
+    EXPECT_EQ(outcome.out, "out\nout2\n");
+    EXPECT_EQ(outcome.err, "err\n");
+}
+
+TEST(Agent, SignalledCommandReports128PlusSignal)
+{
+    AgentProcess agent;
+    EXPECT_EQ(status_of(run(agent, {{"sh", "-c", "kill -TERM $$"}})), (ExitStatus{143, 15}));
+}
+
+TEST(Agent, MissingProgramExits127WithAMessage)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"spore-no-such-program"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{127, 0}));
+    EXPECT_EQ(outcome.err, "spore-agent: spore-no-such-program: No such file or directory\n");
+}
+
+TEST(Agent, ProgramThatCannotRunExits126)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"/"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{126, 0}));
+    EXPECT_EQ(outcome.err, "spore-agent: /: Permission denied\n");
+}
+
+TEST(Agent, MissingWorkingDirectoryExits126)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"pwd"}, {}, "/spore-no-such-directory"});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{126, 0}));
+    EXPECT_EQ(outcome.err, "spore-agent: cd /spore-no-such-directory: No such file or directory\n");
+}
+
+TEST(Agent, CommandRunsInTheRequestedDirectory)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"pwd"}, {}, "/tmp"});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "/tmp\n");
+}
+
+TEST(Agent, RequestEnvironmentOverridesTheDefaults)
+{
+    AgentProcess agent;
+    auto outcome = run(
+        agent, {{"sh", "-c", "echo $HOME $FOO; env | grep -c ^HOME="}, {"FOO=bar", "HOME=/x"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "/x bar\n1\n");
+}
+
+TEST(Agent, ProgramIsSearchedInTheRequestPath)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"sh", "-c", "true"}, {"PATH=/spore-no-such-directory"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{127, 0}));
+}
+
+TEST(Agent, ScriptWithoutInterpreterLineRunsInSh)
+{
+    char directory[] = "/tmp/spore-agent-test-XXXXXX";
+    ASSERT_NE(mkdtemp(directory), nullptr);
+    std::string script = std::string(directory) + "/script";
+    UniqueFd file(open(script.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0755));
+    ASSERT_EQ(write(file.get(), "echo from script \"$1\"\n", 22), 22);
+    file.reset();
+
+    AgentProcess agent;
+    auto outcome = run(agent, {{"script", "arg"}, {std::string("PATH=/nonexistent:") + directory}});
+    unlink(script.c_str());
+    rmdir(directory);
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "from script arg\n");
+}
+
+TEST(Agent, StdinIsDevNull)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"cat"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "");
+}
+
+TEST(Agent, LargeOutputArrivesByteForByte)
+{
+    AgentProcess agent;
+    auto outcome
+        = run(agent, {{"sh", "-c", "head -c 5000000 /dev/zero | tr '\\0' x; echo tail >&2"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, std::string(5000000, 'x'));
+    EXPECT_EQ(outcome.err, "tail\n");
+}
+
+TEST(Agent, AttachedClientLosesNothingBeyondTheStreamCapacity)
+{
+    AgentLimits limits;
+    limits.stream_capacity = 64 * 1024;
+    limits.output_budget = 128 * 1024;
+    AgentProcess agent(limits);
+    auto outcome = run(agent, {{"sh", "-c", "seq 1 300000"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    std::ostringstream expected;
+    for (int line = 1; line <= 300000; line++)
+        expected << line << '\n';
+    EXPECT_EQ(outcome.out, expected.str());
+    EXPECT_EQ(outcome.progress.lost_bytes, 0u);
+}
+
+TEST(Agent, ClosedStdoutReaderStillYieldsTheExitStatus)
+{
+    int pipe_fds[2];
+    ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+    UniqueFd reader(pipe_fds[0]), writer(pipe_fds[1]);
+    reader.reset();
+
+    AgentProcess agent;
+    auto connection = agent.connect();
+    auto status = exec::run_remote_command(connection.get(),
+        {{"sh", "-c", "head -c 1000000 /dev/zero; exit 7"}}, writer.get(), -1, deadline_in(60s));
+    ASSERT_TRUE(status.has_value()) << status.error().message();
+    EXPECT_EQ(*status, (ExitStatus{7, 0}));
+}
+
+TEST(Agent, BackgroundChildHoldingStdoutDoesNotDelayTheExit)
+{
+    AgentProcess agent;
+    auto started = std::chrono::steady_clock::now();
+    auto outcome = run(agent, {{"sh", "-c", "sleep 3 & echo done"}});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "done\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST(Agent, EachSessionGetsAFreshWellFormedId)
+{
+    AgentProcess agent;
+    auto first = run(agent, {{"true"}});
+    auto second = run(agent, {{"true"}});
+    EXPECT_TRUE(exec::is_session_id(first.progress.session_id));
+    EXPECT_TRUE(exec::is_session_id(second.progress.session_id));
+    EXPECT_NE(first.progress.session_id, second.progress.session_id);
+}
+
+TEST(Agent, ConcurrentSessionsAreServedAndEveryChildIsReaped)
+{
+    AgentProcess agent;
+    constexpr int kClients = 8;
+    std::vector<std::thread> clients;
+    std::atomic<int> succeeded = 0;
+    for (int index = 0; index < kClients; index++) {
+        clients.emplace_back([&agent, &succeeded, index] {
+            std::string text = "client " + std::to_string(index);
+            auto outcome = run(agent,
+                {{"sh", "-c", "sleep 0.2; echo " + text + "; exit " + std::to_string(index)}});
+            if (outcome.status && outcome.status->code == static_cast<uint32_t>(index)
+                && outcome.out == text + "\n")
+                succeeded++;
+        });
+    }
+    for (auto& client : clients)
+        client.join();
+    EXPECT_EQ(succeeded, kClients);
+    EXPECT_TRUE(agent.wait_for_no_children());
+}
+
+TEST(Agent, OrphansOfACommandAreReaped)
+{
+    AgentProcess agent;
+    EXPECT_EQ(
+        status_of(run(agent, {{"sh", "-c", "sleep 0.2 >/dev/null 2>&1 &"}})), (ExitStatus{0, 0}));
+    EXPECT_TRUE(agent.wait_for_no_children());
+}
+
+// --- protocol violations and limits ----------------------------------------
+
+TEST(Agent, VersionOneRequestIsRefusedWithAClearError)
+{
+    AgentProcess agent;
+    RawClient client(agent);
+    std::string json = R"({"version":1,"argv":["true"]})";
+    client.send(exec::encode_frame(FrameType::Request, bytes_of(json)));
+    EXPECT_EQ(client.error(), "exec request: unsupported protocol version 1 (this agent speaks 2)");
+}
+
+TEST(Agent, FrameOtherThanARequestOrAttachIsRefused)
+{
+    AgentProcess agent;
+    RawClient client(agent);
+    client.send(exec::encode_exit({0, 0}));
+    EXPECT_EQ(client.error(), "exec: expected a request or attach, got exit");
+}
+
+TEST(Agent, DataAfterTheRequestDetachesButTheCommandGoesOn)
+{
+    AgentProcess agent;
+    RawClient client(agent);
+    client.send(*exec::encode_request({{"sh", "-c", "sleep 0.3; echo late; exit 4"}}));
+    std::string id = client.started();
+    client.send(bytes_of("x"));
+    EXPECT_EQ(client.error(), "exec: unexpected data from the host after the request");
+
+    auto outcome = attach(agent, {id, 0, 0});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{4, 0}));
+    EXPECT_EQ(outcome.out, "late\n");
+}
+
+TEST(Agent, SilentConnectionIsClosedAfterTheRequestTimeout)
+{
+    AgentLimits limits;
+    limits.request_timeout = 200ms;
+    AgentProcess agent(limits);
+    RawClient client(agent);
+    auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(client.error(), "exec: no request from the host in time");
+    EXPECT_FALSE(client.next().has_value());
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+}
+
+TEST(Agent, ConnectionsBeyondTheLimitAreRefused)
+{
+    AgentLimits limits;
+    limits.max_connections = 2;
+    AgentProcess agent(limits);
+    RawClient first(agent), second(agent), third(agent);
+    EXPECT_EQ(third.error(), "exec: too many connections, limit is 2");
+    first.close();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(status_of(run(agent, {{"true"}})), (ExitStatus{0, 0}));
+}
+
+TEST(Agent, OldestFinishedSessionMakesRoomForANewOne)
+{
+    AgentLimits limits;
+    limits.max_sessions = 1;
+    AgentProcess agent(limits);
+    std::string running = start_detached(agent, {{"sleep", "0.5"}});
+    EXPECT_EQ(
+        error_of(run(agent, {{"true"}})), "exec: guest agent: exec: too many sessions, limit is 1");
+
+    ASSERT_TRUE(agent.wait_for_no_children());
+    EXPECT_EQ(status_of(run(agent, {{"true"}})), (ExitStatus{0, 0}));
+    EXPECT_EQ(error_of(attach(agent, {running, 0, 0})),
+        "exec: guest agent: exec: no such session " + running);
+}
+
+// --- reattaching -----------------------------------------------------------
+
+// A command whose full output is known in advance, written in bursts.
+const ExecRequest kChatty{{"sh", "-c",
+    "i=0; while [ $i -lt 60 ]; do echo out $i; echo err $i >&2; "
+    "head -c 3000 /dev/zero | tr '\\0' $((i % 10)); i=$((i+1)); sleep 0.01; done; exit 5"}};
+
+std::pair<std::string, std::string> chatty_output()
+{
+    std::string out, err;
+    for (int index = 0; index < 60; index++) {
+        out += "out " + std::to_string(index) + "\n" + std::string(3000, char('0' + index % 10));
+        err += "err " + std::to_string(index) + "\n";
+    }
+    return {out, err};
+}
+
+TEST(Agent, CommandSurvivesItsClientAndReattachYieldsExactlyTheRest)
+{
+    AgentProcess agent;
+    auto first = run(agent, kChatty, 150ms);
+    ASSERT_FALSE(first.status.has_value());
+    EXPECT_EQ(first.status.error().code(), ErrorCode::Timeout);
+    ASSERT_TRUE(exec::is_session_id(first.progress.session_id));
+    EXPECT_EQ(first.out.size(), first.progress.stdout_offset);
+    EXPECT_EQ(first.err.size(), first.progress.stderr_offset);
+
+    auto rest = attach(agent, resume_from(first.progress));
+    EXPECT_EQ(status_of(rest), (ExitStatus{5, 0}));
+    auto [out, err] = chatty_output();
+    EXPECT_EQ(first.out + rest.out, out);
+    EXPECT_EQ(first.err + rest.err, err);
+    EXPECT_EQ(rest.progress.lost_bytes, 0u);
+}
+
+TEST(Agent, RepeatedDisconnectsLoseAndRepeatNothing)
+{
+    AgentProcess agent;
+    auto piece = run(agent, kChatty, 50ms);
+    std::string out = piece.out, err = piece.err;
+    SessionProgress progress = piece.progress;
+    int attempts = 0;
+    while (!piece.status && attempts++ < 200) {
+        piece = attach(agent, resume_from(progress), 50ms);
+        out += piece.out;
+        err += piece.err;
+        progress = piece.progress;
+    }
+    EXPECT_EQ(status_of(piece), (ExitStatus{5, 0}));
+    EXPECT_GT(attempts, 1);
+    auto [expected_out, expected_err] = chatty_output();
+    EXPECT_EQ(out, expected_out);
+    EXPECT_EQ(err, expected_err);
+}
+
+TEST(Agent, ReattachFromEarlierOffsetsReplaysTheOutput)
+{
+    AgentProcess agent;
+    std::string id = start_detached(agent, {{"sh", "-c", "echo one; echo two >&2; exit 2"}});
+    auto outcome = attach(agent, {id, 0, 0});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{2, 0}));
+    EXPECT_EQ(outcome.out, "one\n");
+    EXPECT_EQ(outcome.err, "two\n");
+}
+
+TEST(Agent, AttachAfterTheSessionFinishedStillYieldsTheExitStatus)
+{
+    AgentProcess agent;
+    std::string id = start_detached(agent, {{"sh", "-c", "echo hi; echo oops >&2; exit 3"}});
+    ASSERT_TRUE(agent.wait_for_no_children());
+    auto outcome = attach(agent, {id, 2, 0});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{3, 0}));
+    EXPECT_EQ(outcome.out, "\n");
+    EXPECT_EQ(outcome.err, "oops\n");
+}
+
+TEST(Agent, SessionIsForgottenOnceItsExitWasAcknowledged)
+{
+    AgentProcess agent;
+    auto outcome = run(agent, {{"true"}});
+    ASSERT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(error_of(attach(agent, {outcome.progress.session_id, 0, 0})),
+        "exec: guest agent: exec: no such session " + outcome.progress.session_id);
+}
+
+TEST(Agent, AttachToAnUnknownSessionIsRefused)
+{
+    AgentProcess agent;
+    std::string id(32, 'a');
+    auto outcome = attach(agent, {id, 0, 0});
+    EXPECT_EQ(error_of(outcome), "exec: guest agent: exec: no such session " + id);
+    EXPECT_EQ(outcome.status.error().code(), ErrorCode::Guest);
+}
+
+TEST(Agent, AttachBeyondTheWrittenOutputIsRefused)
+{
+    AgentProcess agent;
+    std::string id = start_detached(agent, {{"sh", "-c", "echo hi"}});
+    ASSERT_TRUE(agent.wait_for_no_children());
+    EXPECT_EQ(error_of(attach(agent, {id, 4, 0})),
+        "exec: guest agent: exec: stdout offset 4 is beyond the 3 bytes the command has written");
+    EXPECT_EQ(status_of(attach(agent, {id, 3, 0})), (ExitStatus{0, 0}));
+}
+
+TEST(Agent, NewAttachReplacesTheOldClient)
+{
+    AgentProcess agent;
+    std::string id = start_detached(agent, {{"sh", "-c", "echo a; sleep 0.5; echo b"}});
+    RawClient old_client(agent);
+    old_client.send(*exec::encode_attach({id, 0, 0}));
+    EXPECT_EQ(old_client.started(), id);
+
+    auto outcome = attach(agent, {id, 0, 0});
+    EXPECT_EQ(old_client.error(), "exec: another client attached to session " + id);
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    EXPECT_EQ(outcome.out, "a\nb\n");
+}
+
+TEST(Agent, OutputDroppedWhileDetachedIsReportedAsLost)
+{
+    AgentLimits limits;
+    limits.stream_capacity = 64 * 1024;
+    AgentProcess agent(limits);
+    std::string id = start_detached(agent, {{"sh", "-c", "seq 1 100000; echo end >&2"}});
+    ASSERT_TRUE(agent.wait_for_no_children());
+
+    std::ostringstream expected;
+    for (int line = 1; line <= 100000; line++)
+        expected << line << '\n';
+    std::string full = expected.str();
+
+    std::vector<std::pair<uint64_t, uint64_t>> lost;
+    exec::SessionObserver observer;
+    observer.output_lost = [&lost](FrameType stream, uint64_t from, uint64_t to) {
+        EXPECT_EQ(stream, FrameType::Stdout);
+        lost.emplace_back(from, to);
+    };
+    auto outcome = attach(agent, {id, 0, 0}, 60s, observer);
+    EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    ASSERT_EQ(lost.size(), 1u);
+    uint64_t kept = full.size() - lost[0].second;
+    EXPECT_EQ(lost[0].first, 0u);
+    EXPECT_EQ(kept, limits.stream_capacity);
+    EXPECT_EQ(outcome.out, full.substr(lost[0].second));
+    EXPECT_EQ(outcome.err, "end\n");
+    EXPECT_EQ(outcome.progress.lost_bytes, lost[0].second);
+    EXPECT_EQ(outcome.progress.stdout_offset, full.size());
+}
+
+TEST(Agent, OutputBudgetBoundsAllSessionsTogether)
+{
+    AgentLimits limits;
+    limits.output_budget = 256 * 1024;
+    AgentProcess agent(limits);
+    const ExecRequest request{{"sh", "-c", "head -c 524288 /dev/zero"}};
+    std::string first = start_detached(agent, request);
+    std::string second = start_detached(agent, request);
+    ASSERT_TRUE(agent.wait_for_no_children());
+
+    uint64_t kept = 0;
+    for (const auto& id : {first, second}) {
+        auto outcome = attach(agent, {id, 0, 0});
+        EXPECT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+        EXPECT_EQ(outcome.progress.stdout_offset, 524288u);
+        kept += outcome.out.size();
+        EXPECT_EQ(outcome.out.size() + outcome.progress.lost_bytes, 524288u);
+    }
+    EXPECT_LE(kept, limits.output_budget);
+}
+
+// --- host parameters -------------------------------------------------------
+
+TEST(Agent, RequestTimeSetsAStaleClock)
+{
+    AgentProcess agent;
+    ExecRequest request{{"true"}, {}, "/", {5000 * kSecond}};
+    EXPECT_EQ(status_of(run(agent, request)), (ExitStatus{0, 0}));
+    EXPECT_EQ(agent.clock().settings, 1);
+    EXPECT_EQ(agent.clock().now, 5000 * kSecond);
+}
+
+TEST(Agent, RequestTimeWithinAMillisecondLeavesTheClockAlone)
+{
+    AgentProcess agent;
+    int64_t now = agent.clock().now;
+    EXPECT_EQ(
+        status_of(run(agent, {{"true"}, {}, "/", {now + kClockToleranceNs}})), (ExitStatus{0, 0}));
+    EXPECT_EQ(
+        status_of(run(agent, {{"true"}, {}, "/", {now - kClockToleranceNs}})), (ExitStatus{0, 0}));
+    EXPECT_EQ(status_of(run(agent, {{"true"}})), (ExitStatus{0, 0}));
+    EXPECT_EQ(agent.clock().settings, 0);
+}
+
+TEST(Agent, AttachTimeSetsTheClockToo)
+{
+    AgentProcess agent;
+    std::string id = start_detached(agent, {{"true"}});
+    EXPECT_EQ(status_of(attach(agent, {id, 0, 0, {7000 * kSecond}})), (ExitStatus{0, 0}));
+    EXPECT_EQ(agent.clock().now, 7000 * kSecond);
+}
+
+TEST(Agent, ClockThatCannotBeSetRefusesTheRequestBeforeItRuns)
+{
+    char directory[] = "/tmp/spore-agent-test-XXXXXX";
+    ASSERT_NE(mkdtemp(directory), nullptr);
+    std::string marker = std::string(directory) + "/ran";
+
+    AgentProcess agent;
+    agent.clock().refuse = true;
+    auto outcome = run(agent, {{"touch", marker}, {}, "/", {5000 * kSecond}});
+    EXPECT_EQ(error_of(outcome),
+        "exec: guest agent: exec: setting the wall clock: Operation not permitted");
+    EXPECT_TRUE(outcome.progress.session_id.empty());
+    EXPECT_NE(access(marker.c_str(), F_OK), 0);
+    rmdir(directory);
+}
+
+} // namespace
+} // namespace spore::agent

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "spore/manifest.h"
+#include "vmm/machine.h"
+
+namespace spore {
+
+// Captures machine into a new spore at path, published atomically: either
+// a complete spore appears at path or nothing does. sessions are the
+// commands still running in the guest, with how much output the host has
+// delivered. The machine is left paused; the caller resumes or stops it.
+// On success, the new spore becomes the machine's memory baseline, so a
+// later capture hashes only what changes after this one.
+Result<void> capture_machine(Machine& machine, const std::string& path, std::vector<RunningSession> sessions);
+
+} // namespace spore

@@ -1,0 +1,54 @@
+#pragma once
+
+// The manifest's strict JSON form (docs/spore-format.md). Parsing refuses
+// anything a version-1 writer would not produce: unknown fields at any
+// level, wrong types, malformed values, inconsistent counts. Serializing is
+// deterministic, so a manifest round-trips byte for byte.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "spore/manifest.h"
+
+namespace spore {
+
+// Largest manifest.json accepted; checked before any parsing.
+inline constexpr uint64_t kMaxManifestSize = 16 << 20;
+// Longest name (register, device slot, session id, architecture, backend).
+inline constexpr size_t kMaxNameLength = 128;
+// Longest created_at timestamp.
+inline constexpr size_t kMaxCreatedAtLength = 64;
+// Most vCPUs a spore can describe.
+inline constexpr uint32_t kMaxVcpus = 8;
+// Most entries in one map of named values.
+inline constexpr size_t kMaxNamedValues = 1024;
+// Most virtio devices.
+inline constexpr size_t kMaxDevices = 64;
+// Most running sessions.
+inline constexpr size_t kMaxRunningSessions = 256;
+// Smallest and largest memory chunk sizes; chunk sizes are powers of two.
+inline constexpr uint64_t kMinChunkSize = 64 << 10;
+inline constexpr uint64_t kMaxChunkSize = 64 << 20;
+// Deepest JSON nesting a manifest ever needs is 4 (gic.redistributors[n].name).
+inline constexpr size_t kMaxJsonDepth = 8;
+
+// Parses and fully validates a manifest. Errors are one line, start with
+// "manifest: " and name the offending field by its path.
+Result<Manifest> parse_manifest(std::string_view json);
+
+// Checks every value and count rule of the format on an in-memory manifest,
+// so that a writer never publishes what a reader would refuse.
+Result<void> validate_manifest(const Manifest& manifest);
+
+// The canonical text: two-space indentation, fields in the documented
+// order, named values sorted by name, a final newline.
+std::string serialize_manifest(const Manifest& manifest);
+
+// Identifies a RAM image by content: "sha256:" and the SHA-256 of the
+// chunk size in decimal and each chunk's digest or "zero", one per line.
+std::string memory_digest(const MemoryIndex& index);
+
+} // namespace spore
