@@ -107,6 +107,10 @@ void check_frame(const Frame& frame)
     case FrameType::Lost:
         check_lost(frame.payload);
         break;
+    case FrameType::Ack:
+        if (frame.payload.empty())
+            check(same_bytes(payload_of(encode_ack()), frame.payload), "ack does not round-trip");
+        break;
     }
 }
 

@@ -218,16 +218,27 @@ private:
             fail(connection, "exec: unexpected data from the host after the request");
         else if (connection.state == Connection::State::AwaitingRequest)
             take_request(connection);
+        else if (connection.acknowledges_exit)
+            take_acknowledgment(connection);
     }
 
-    // The host has stopped sending. After EXIT that acknowledges it; before,
-    // the host went away and the session waits for another client.
-    void end_of_stream(Connection& connection)
+    // The host has stopped sending. Before EXIT it went away and the session
+    // waits for another client. Even after EXIT it proves nothing: a host
+    // that vanished with EXIT unread looks the same, so only ACK counts.
+    void end_of_stream(Connection& connection) { close_connection(connection); }
+
+    // An ACK after EXIT lets the agent forget the session; anything else
+    // after EXIT just ends the connection.
+    void take_acknowledgment(Connection& connection)
     {
-        if (connection.state == Connection::State::Closing && connection.acknowledges_exit
-            && !connection.has_pending()) {
+        auto frame = connection.decoder().next();
+        if (frame && !*frame)
+            return;
+        bool acknowledged = frame && (*frame)->type == FrameType::Ack && (*frame)->payload.empty()
+            && connection.decoder().buffered() == 0;
+        if (acknowledged) {
             auto found = m_sessions.find(connection.session_id);
-            // Another client may have attached meanwhile; its own EXIT ends the session.
+            // Another client may have attached meanwhile; its own ACK ends the session.
             if (found != m_sessions.end() && !found->second->client)
                 remove_session(found);
         }

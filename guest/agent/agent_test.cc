@@ -610,9 +610,43 @@ TEST(Agent, SessionIsForgottenOnceItsExitWasAcknowledged)
     AgentProcess agent;
     auto outcome = run(agent, {{"true"}});
     ASSERT_EQ(status_of(outcome), (ExitStatus{0, 0}));
+    // An attach that overtakes the ACK gets the status again, and acknowledges it too.
+    std::string error;
+    for (int attempt = 0; attempt < 50 && error.empty(); attempt++) {
+        auto again = attach(agent, {outcome.progress.session_id, 0, 0});
+        if (!again.status)
+            error = again.status.error().message();
+    }
+    EXPECT_EQ(error, "exec: guest agent: exec: no such session " + outcome.progress.session_id);
+}
+
+TEST(Agent, HangingUpAfterExitWithoutAnAckKeepsTheSession)
+{
+    AgentProcess agent;
+    RawClient client(agent);
+    client.send(*exec::encode_request({{"sh", "-c", "echo hi; exit 6"}}));
+    std::string id = client.started();
+    while (auto frame = client.next()) {
+        if (frame->type == FrameType::Exit)
+            break;
+    }
+    client.close();
     std::this_thread::sleep_for(100ms);
-    EXPECT_EQ(error_of(attach(agent, {outcome.progress.session_id, 0, 0})),
-        "exec: guest agent: exec: no such session " + outcome.progress.session_id);
+
+    auto outcome = attach(agent, {id, 0, 0});
+    EXPECT_EQ(status_of(outcome), (ExitStatus{6, 0}));
+    EXPECT_EQ(outcome.out, "hi\n");
+}
+
+TEST(Agent, AckIsOnlyTakenAfterExit)
+{
+    AgentProcess agent;
+    RawClient client(agent);
+    client.send(*exec::encode_request({{"sh", "-c", "sleep 0.2; echo done"}}));
+    std::string id = client.started();
+    client.send(exec::encode_ack());
+    EXPECT_EQ(client.error(), "exec: unexpected data from the host after the request");
+    EXPECT_EQ(attach(agent, {id, 0, 0}).out, "done\n");
 }
 
 TEST(Agent, AttachToAnUnknownSessionIsRefused)

@@ -17,7 +17,7 @@ Connection::Received Connection::receive()
     std::array<uint8_t, kReceiveChunk> buffer;
     ssize_t received = ::recv(m_socket.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (received > 0) {
-        if (state != State::Closing)
+        if (state != State::Closing || acknowledges_exit)
             m_decoder.feed(std::span(buffer.data(), static_cast<size_t>(received)));
         return Received::Data;
     }

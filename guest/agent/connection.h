@@ -43,7 +43,8 @@ public:
     uint64_t serial() const { return m_serial; }
 
     // Reads what the socket holds into the frame decoder (discarded once
-    // Closing). Broken is a reset or any other socket error.
+    // Closing, unless an ACK may come). Broken is a reset or any other
+    // socket error.
     Received receive();
 
     // Frames received so far.
@@ -69,7 +70,7 @@ public:
     State state = State::AwaitingRequest;
 
     // The session this connection serves; while Closing after EXIT, the
-    // session whose EXIT the host acknowledges by ending the stream.
+    // session whose EXIT the host may acknowledge with an ACK.
     std::string session_id;
     bool acknowledges_exit = false;
 

@@ -220,7 +220,9 @@ private:
             TRY(handle_started(frame.payload));
             return std::optional<ExitStatus>{};
         }
-        if (!m_started && frame.type != FrameType::Request && frame.type != FrameType::Attach) {
+        bool from_host = frame.type == FrameType::Request || frame.type == FrameType::Attach
+            || frame.type == FrameType::Ack;
+        if (!m_started && !from_host) {
             return Error::guest(
                 "exec: guest agent sent " + frame_type_name(frame.type) + " before started");
         }
@@ -238,6 +240,7 @@ private:
             return std::optional(TRY(from_guest(parse_exit(frame.payload))));
         case FrameType::Request:
         case FrameType::Attach:
+        case FrameType::Ack:
         case FrameType::Error:
         case FrameType::Started:
             break;
@@ -307,7 +310,10 @@ Result<ExitStatus> exchange(int connection_fd, std::span<const uint8_t> request_
     ReplyReader reader(
         connection_fd, stdout_fd, stderr_fd, progress, observer, std::move(expected_session));
     auto status = TRY(reader.run(deadline));
-    // The agent keeps a finished session until the host has shown that EXIT arrived.
+    // The agent keeps a finished session until the host says EXIT arrived.
+    // If the ACK does not fit right away the session merely stays longer.
+    auto ack = encode_ack();
+    ::send(connection_fd, ack.data(), ack.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::shutdown(connection_fd, SHUT_WR);
     log::debug("exec", "command exited with %u (signal %u)", status.code, status.signal);
     return status;

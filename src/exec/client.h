@@ -55,8 +55,9 @@ int64_t wall_clock_ns();
 // Timeout error; a blocking write to a stalled stdout_fd is not bounded by
 // it.
 //
-// After EXIT the sending direction of connection_fd is shut down, which
-// tells the agent the status arrived so it can forget the session.
+// After EXIT an ACK goes out, which tells the agent the status arrived so
+// it can forget the session, and the sending direction of connection_fd is
+// shut down.
 // SIGPIPE is blocked on the calling thread for the duration of the call.
 // The caller keeps ownership of all three fds.
 Result<ExitStatus> run_remote_command(int connection_fd, const ExecRequest& request, int stdout_fd,

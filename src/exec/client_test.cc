@@ -322,19 +322,38 @@ TEST(ExecClient, ProgressSaysWhereADroppedConnectionLeftOff)
     EXPECT_EQ(progress.stderr_offset, 4u);
 }
 
-TEST(ExecClient, ExitIsAcknowledgedByShuttingDownTheSendingSide)
+TEST(ExecClient, ExitIsAcknowledgedThenTheSendingSideIsShutDown)
 {
+    std::optional<Frame> acknowledgment;
     bool saw_end = false;
-    FakeAgent agent([&saw_end](int fd) {
+    FakeAgent agent([&](int fd) {
         send_started(fd);
         send_all(fd, encode_exit({0, 0}));
+        acknowledgment = receive_request(fd);
         uint8_t byte;
         saw_end = recv(fd, &byte, 1, 0) == 0;
     });
     auto status = run_remote_command(agent.host_fd(), kRequest, -1, -1);
     ASSERT_TRUE(status.has_value());
     agent.request();
+    ASSERT_TRUE(acknowledgment.has_value());
+    EXPECT_EQ(acknowledgment->type, FrameType::Ack);
+    EXPECT_TRUE(acknowledgment->payload.empty());
     EXPECT_TRUE(saw_end);
+}
+
+TEST(ExecClient, NoAcknowledgmentWithoutExit)
+{
+    bool saw_frame = true;
+    FakeAgent agent([&saw_frame](int fd) {
+        send_started(fd);
+        send_all(fd, encode_error("stop"));
+        saw_frame = receive_request(fd).has_value();
+    });
+    EXPECT_FALSE(run_remote_command(agent.host_fd(), kRequest, -1, -1).has_value());
+    shutdown(agent.host_fd(), SHUT_WR);
+    agent.request();
+    EXPECT_FALSE(saw_frame);
 }
 
 TEST(ExecClient, RequestCarriesTheTimeParameter)

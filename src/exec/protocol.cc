@@ -46,7 +46,7 @@ uint64_t get_u64(const uint8_t* in)
 bool is_known_type(uint8_t type)
 {
     return type >= static_cast<uint8_t>(FrameType::Request)
-        && type <= static_cast<uint8_t>(FrameType::Lost);
+        && type <= static_cast<uint8_t>(FrameType::Ack);
 }
 
 // Only printable ASCII survives, so peer-controlled text stays inert on a terminal.
@@ -347,6 +347,8 @@ std::string frame_type_name(FrameType type)
         return "started";
     case FrameType::Lost:
         return "lost";
+    case FrameType::Ack:
+        return "ack";
     }
     return "type " + std::to_string(static_cast<unsigned>(type));
 }
@@ -601,6 +603,11 @@ Result<std::string> parse_error(std::span<const uint8_t> payload)
     }
     std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
     return printable(text, kMaxErrorMessage);
+}
+
+std::vector<uint8_t> encode_ack()
+{
+    return encode_frame(FrameType::Ack, {});
 }
 
 } // namespace spore::exec

@@ -62,6 +62,7 @@ enum class FrameType : uint8_t {
     Attach = 6, // host to guest: JSON request to resume an existing session
     Started = 7, // guest to host: the session id; first frame of a session
     Lost = 8, // guest to host: a stream's bytes before an offset are gone
+    Ack = 9, // host to guest: EXIT arrived, the session may be forgotten
 };
 
 // Lower-case name of a frame type for messages, "type 9" for unknown values.
@@ -188,6 +189,9 @@ std::vector<uint8_t> encode_lost(LostOutput lost);
 
 // The stream and offset of a LOST payload.
 Result<LostOutput> parse_lost(std::span<const uint8_t> payload);
+
+// An ACK frame, which has no payload.
+std::vector<uint8_t> encode_ack();
 
 // A STDOUT or STDERR frame; data must be 1..kMaxOutputChunk bytes.
 std::vector<uint8_t> encode_output(

@@ -97,7 +97,7 @@ TEST(ExecFrame, MaximumLengthIsAccepted)
 
 TEST(ExecFrame, UnknownTypesAreRefused)
 {
-    for (uint8_t type : {0, 9, 255}) {
+    for (uint8_t type : {0, 10, 255}) {
         FrameDecoder decoder;
         decoder.feed(header(type, 0));
         EXPECT_FALSE(decoder.next().has_value()) << "type " << int(type);
@@ -114,7 +114,7 @@ TEST(ExecFrame, ReservedBitsAreRefused)
 TEST(ExecFrame, DecoderStaysFailedAfterAnError)
 {
     FrameDecoder decoder;
-    decoder.feed(header(9, 0));
+    decoder.feed(header(10, 0));
     EXPECT_FALSE(decoder.next().has_value());
     decoder.feed(encode_exit({0, 0}));
     EXPECT_FALSE(decoder.next().has_value());
@@ -435,6 +435,13 @@ TEST(ExecLost, MalformedPayloadIsRefused)
     auto reserved = payload;
     reserved[3] = 1;
     EXPECT_FALSE(parse_lost(reserved).has_value());
+}
+
+TEST(ExecAck, IsAnEmptyFrame)
+{
+    auto frame = decode_one(encode_ack());
+    EXPECT_EQ(frame.type, FrameType::Ack);
+    EXPECT_TRUE(frame.payload.empty());
 }
 
 TEST(ExecOutput, RoundTrips)

@@ -58,6 +58,8 @@ void ConsoleLog::append(std::string_view text)
         std::fprintf(stderr, "%.*s", static_cast<int>(text.size()), text.data());
     for (char byte : text) {
         if (byte == '\n') {
+            if (m_partial.find("Kernel panic") != std::string::npos && m_panic_line.empty())
+                m_panic_line = m_partial;
             if (!m_partial.empty())
                 m_last_line = std::move(m_partial);
             m_partial.clear();
@@ -70,6 +72,8 @@ void ConsoleLog::append(std::string_view text)
 std::string ConsoleLog::last_line() const
 {
     std::lock_guard guard(m_lock);
+    if (!m_panic_line.empty())
+        return m_panic_line;
     return m_last_line.empty() ? "(no console output)" : m_last_line;
 }
 

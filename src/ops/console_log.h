@@ -26,7 +26,8 @@ public:
     // Thread-safe: devices call it from vCPU and I/O threads.
     void append(std::string_view text);
     const std::string& path() const { return m_path; }
-    // The last complete non-empty line, for error messages.
+    // The kernel's panic line if it printed one, else the last complete
+    // non-empty line, for error messages.
     std::string last_line() const;
     void finish_successfully();
 
@@ -39,6 +40,7 @@ private:
     mutable std::mutex m_lock;
     std::string m_partial;
     std::string m_last_line;
+    std::string m_panic_line;
 };
 
 std::string runtime_directory();

@@ -80,14 +80,14 @@ Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, Consol
     auto reader = TRY(SporeReader::open(path));
     const Manifest& manifest = reader.manifest();
     if (manifest.agent.protocol_version != exec::kProtocolVersion)
-        return Error::not_supported("spore: " + path + ": its guest agent speaks exec protocol version " +
+        return Error::not_supported(path + ": its guest agent speaks exec protocol version " +
                                     std::to_string(manifest.agent.protocol_version) + ", this spore speaks " +
                                     std::to_string(exec::kProtocolVersion));
     RestoreConfig config;
     config.manifest = &manifest;
     config.chunks = &reader.chunks();
     config.console_sink = [&console](std::string_view text) { console.append(text); };
-    auto machine = TRY_CONTEXT(Machine::restore(config), "spore: " + path);
+    auto machine = TRY_CONTEXT(Machine::restore(config), path);
     auto chunks = TRY(ChunkStore::open(path + "/chunks", false));
     machine->set_memory_baseline(manifest.memory, std::make_unique<ChunkStore>(std::move(chunks)));
     return machine;

@@ -38,7 +38,7 @@ Result<SplitPath> split_path(std::string path)
     else
         split.parent = slash == 0 ? "/" : path.substr(0, slash);
     if (split.name.empty() || split.name == "." || split.name == "..")
-        return Error::invalid("spore: \"" + path + "\": not a usable spore path");
+        return Error::invalid("\"" + path + "\": not a usable spore path");
     return split;
 }
 
@@ -49,7 +49,7 @@ std::string child(const std::string& parent, std::string_view name)
 
 Error already_exists(const std::string& path)
 {
-    return {ErrorCode::InvalidInput, "spore: " + path + ": already exists", EEXIST};
+    return {ErrorCode::InvalidInput, path + ": already exists", EEXIST};
 }
 
 // Renames a directory, refusing to replace anything at the target.
@@ -60,7 +60,7 @@ Result<void> rename_no_replace(const std::string& from, const std::string& to)
     if (errno == EEXIST)
         return already_exists(to);
     if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-        return Error::from_errno("spore: " + to + ": rename from " + from);
+        return Error::from_errno(to + ": rename from " + from);
 
     // This file system cannot refuse atomically; checking first leaves only
     // a race with another writer choosing the same name at the same moment.
@@ -68,7 +68,7 @@ Result<void> rename_no_replace(const std::string& from, const std::string& to)
     if (::lstat(to.c_str(), &status) == 0)
         return already_exists(to);
     if (::rename(from.c_str(), to.c_str()) < 0)
-        return Error::from_errno("spore: " + to + ": rename from " + from);
+        return Error::from_errno(to + ": rename from " + from);
     return {};
 }
 
@@ -102,21 +102,21 @@ Result<SporeWriter> SporeWriter::begin(const std::string& final_path)
     SplitPath split = TRY(split_path(final_path));
     std::string target = child(split.parent, split.name);
     if (is_staging_name(split.name))
-        return Error::invalid("spore: " + target + ": name is reserved for staging directories");
+        return Error::invalid(target + ": name is reserved for staging directories");
     struct stat status;
     if (::lstat(target.c_str(), &status) == 0)
         return already_exists(target);
     if (errno != ENOENT)
-        return Error::from_errno("spore: " + target);
+        return Error::from_errno(target);
 
     std::string staging
         = child(split.parent, "." + split.name + std::string(kStagingMarker)) + unique_suffix();
     if (::mkdir(staging.c_str(), 0755) < 0)
-        return Error::from_errno("spore: " + target + ": staging directory " + staging);
+        return Error::from_errno(target + ": staging directory " + staging);
     auto chunks = ChunkStore::open(child(staging, kChunksDirectoryName), true);
     if (!chunks) {
         remove_tree(staging);
-        return chunks.error().with_context("spore: " + target);
+        return chunks.error().with_context(target);
     }
     return SporeWriter(std::move(target), std::move(staging), std::move(chunks).value());
 }
@@ -136,7 +136,7 @@ SporeWriter::~SporeWriter()
 
 Result<void> SporeWriter::commit(const Manifest& manifest)
 {
-    std::string what = "spore: " + m_final_path;
+    std::string what = m_final_path;
     if (m_staging_path.empty())
         return Error::invalid(what + ": already committed");
     TRY_CONTEXT(validate_manifest(manifest), what);
@@ -160,18 +160,18 @@ Result<void> SporeWriter::publish()
 {
     // Everything inside the staging directory must be durable before the
     // rename makes it visible, or a crash could publish an empty spore.
-    TRY_CONTEXT(m_chunks.sync(), "spore: " + m_final_path);
-    TRY_CONTEXT(sync_directory(m_staging_path), "spore: " + m_final_path);
+    TRY_CONTEXT(m_chunks.sync(), m_final_path);
+    TRY_CONTEXT(sync_directory(m_staging_path), m_final_path);
     TRY(rename_no_replace(m_staging_path, m_final_path));
     m_staging_path.clear();
     SplitPath split = TRY(split_path(m_final_path));
-    TRY_CONTEXT(sync_directory(split.parent), "spore: " + m_final_path);
+    TRY_CONTEXT(sync_directory(split.parent), m_final_path);
     return {};
 }
 
 Result<SporeReader> SporeReader::open(const std::string& path)
 {
-    std::string what = "spore: " + path;
+    std::string what = path;
     SplitPath split = TRY(split_path(path));
     struct stat status;
     if (::stat(path.c_str(), &status) < 0) {

@@ -86,7 +86,7 @@ TEST_F(SporeDirectoryTest, BeginRefusesAnExistingTarget)
     ASSERT_EQ(::mkdir(m_target.c_str(), 0755), 0);
     auto writer = SporeWriter::begin(m_target);
     ASSERT_FALSE(writer);
-    EXPECT_EQ(writer.error().message(), "spore: " + m_target + ": already exists");
+    EXPECT_EQ(writer.error().message(), m_target + ": already exists");
 }
 
 TEST_F(SporeDirectoryTest, CommitRefusesATargetThatAppearedMeanwhile)
@@ -133,7 +133,7 @@ TEST_F(SporeDirectoryTest, ReaderReportsAMissingSpore)
     auto reader = SporeReader::open(m_target);
     ASSERT_FALSE(reader);
     EXPECT_EQ(reader.error().code(), ErrorCode::NotFound);
-    EXPECT_EQ(reader.error().message(), "spore: " + m_target + ": no such spore");
+    EXPECT_EQ(reader.error().message(), m_target + ": no such spore");
 }
 
 TEST_F(SporeDirectoryTest, ReaderRefusesADirectoryWithoutManifest)
@@ -141,7 +141,7 @@ TEST_F(SporeDirectoryTest, ReaderRefusesADirectoryWithoutManifest)
     ASSERT_EQ(::mkdir(m_target.c_str(), 0755), 0);
     auto reader = SporeReader::open(m_target);
     ASSERT_FALSE(reader);
-    EXPECT_EQ(reader.error().message(), "spore: " + m_target + ": not a spore (no manifest.json)");
+    EXPECT_EQ(reader.error().message(), m_target + ": not a spore (no manifest.json)");
 }
 
 TEST_F(SporeDirectoryTest, ReaderRefusesAStagingDirectoryEvenWithAManifest)
@@ -192,7 +192,7 @@ TEST_F(SporeDirectoryTest, ReaderRefusesAnUnparsableManifest)
     auto reader = SporeReader::open(m_target);
     ASSERT_FALSE(reader);
     EXPECT_EQ(reader.error().message(),
-        "spore: " + m_target + ": manifest: unsupported version 2 (this spore supports 1)");
+        m_target + ": manifest: unsupported version 2 (this spore supports 1)");
 }
 
 } // namespace

@@ -61,11 +61,11 @@ Result<void> check_static_contract(const PlatformContract& platform)
     if (platform.ram_base != board::ram_base)
         return host_differs("RAM base", format_hex_u64(board::ram_base), format_hex_u64(platform.ram_base));
     if (platform.vcpu_count < 1 || platform.vcpu_count > board::max_vcpus)
-        return Error::not_supported("spore: vCPU count " + std::to_string(platform.vcpu_count) +
+        return Error::not_supported("vCPU count " + std::to_string(platform.vcpu_count) +
                                     " is outside this board's 1 to " + std::to_string(board::max_vcpus));
     if (platform.ram_size < board::min_ram_size || platform.ram_size > board::max_ram_size ||
         platform.ram_size % board::ram_alignment != 0)
-        return Error::not_supported("spore: RAM size " + std::to_string(platform.ram_size) +
+        return Error::not_supported("RAM size " + std::to_string(platform.ram_size) +
                                     " does not fit this board");
     return {};
 }
@@ -123,7 +123,7 @@ Result<std::vector<uint64_t>> vcpu_mpidrs(const Manifest& manifest)
     for (const auto& vcpu : manifest.vcpus) {
         auto found = vcpu.registers.find("MPIDR_EL1");
         if (found == vcpu.registers.end())
-            return Error::invalid("spore: vcpu " + std::to_string(vcpu.index) + " lacks MPIDR_EL1");
+            return Error::invalid("vcpu " + std::to_string(vcpu.index) + " lacks MPIDR_EL1");
         mpidrs.push_back(TRY(parse_hex_u64(found->second, "MPIDR_EL1")));
     }
     return mpidrs;
@@ -145,7 +145,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const RestoreConfig& config)
     const Manifest& manifest = *config.manifest;
     TRY(check_static_contract(manifest.platform));
     if (manifest.vcpus.size() != manifest.platform.vcpu_count)
-        return Error::invalid("spore: vCPU state does not match the vCPU count");
+        return Error::invalid("vCPU state does not match the vCPU count");
 
     auto memory = TRY(restore_ram(config));
     auto machine = TRY(create_empty(std::move(memory), true));
@@ -170,12 +170,12 @@ Result<void> Machine::restore_devices(const Manifest& manifest)
 {
     for (const auto& device : manifest.devices) {
         if (device.slot != "console" && device.slot != "rng" && device.slot != "vsock")
-            return Error::invalid("spore: unknown device slot " + device.slot);
+            return Error::invalid("unknown device slot " + device.slot);
     }
     auto restore_slot = [&](board::VirtioSlot slot, std::unique_ptr<VirtioDevice> device) -> Result<void> {
         const DeviceState* state = find_device(manifest, board::virtio_slot_name(slot));
         if (!state)
-            return Error::invalid(std::string("spore: no state for device slot ") + board::virtio_slot_name(slot));
+            return Error::invalid(std::string("no state for device slot ") + board::virtio_slot_name(slot));
         auto& line = m_interrupt_lines.emplace_back(make_interrupt_line(board::virtio_slot_intid(slot)));
         auto transport = TRY(VirtioMmioTransport::restore(std::move(device), m_memory, *line, *state));
         m_bus.add(board::virtio_slot_address(slot), VirtioMmioTransport::kWindowSize, *transport);
