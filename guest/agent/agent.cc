@@ -144,8 +144,6 @@ private:
         }
     }
 
-    // --- descriptors -------------------------------------------------------
-
     Result<void> watch(int fd, uint32_t events, uint64_t data)
     {
         epoll_event event{events, {.u64 = data}};
@@ -165,8 +163,6 @@ private:
             {.u64 = tag(Source::Connection, connection.serial())}};
         epoll_ctl(m_epoll.get(), EPOLL_CTL_MOD, connection.fd(), &event);
     }
-
-    // --- connections -------------------------------------------------------
 
     Connection* find_connection(uint64_t serial)
     {
@@ -395,8 +391,6 @@ private:
         return true;
     }
 
-    // --- sessions ----------------------------------------------------------
-
     Session* find_session(uint64_t serial)
     {
         auto found = m_sessions_by_serial.find(serial);
@@ -581,8 +575,6 @@ private:
         enforce_budget();
         send_to_client(session);
     }
-
-    // --- memory ------------------------------------------------------------
 
     uint64_t total_kept() const
     {

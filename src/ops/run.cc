@@ -38,8 +38,10 @@ public:
     }
     void report() const
     {
+        // total_ms spans the whole process so far, from its first static
+        // initializer: the phases plus what lies between them.
         if (std::getenv("SPOREVM_TIMINGS"))
-            std::fprintf(stderr, "spore-timings:%s\n", m_line.c_str());
+            std::fprintf(stderr, "spore-timings:%s total_ms=%.1f\n", m_line.c_str(), log::elapsed_ms());
     }
 
 private:
