@@ -51,18 +51,9 @@ Result<UniqueFd> connect_agent(Machine& machine, const ConsoleLog& console, Stea
 Result<exec::ExitStatus> watch_exchange(Machine& machine, const ConsoleLog& console, int connection,
                                         const std::function<Result<exec::ExitStatus>()>& exchange)
 {
-    std::atomic<bool> finished{false};
-    std::thread watchdog([&] {
-        while (!finished) {
-            if (machine.wait_until(SteadyClock::now() + std::chrono::milliseconds(100))) {
-                shutdown(connection, SHUT_RDWR);
-                return;
-            }
-        }
-    });
+    machine.set_stop_hook([connection] { shutdown(connection, SHUT_RDWR); });
     auto status = exchange();
-    finished = true;
-    watchdog.join();
+    machine.set_stop_hook({});
     if (!status) {
         if (auto stop = machine.wait_until(SteadyClock::now()))
             return machine_stopped_error(*stop, console);
@@ -81,7 +72,10 @@ CaptureTrigger::CaptureTrigger(int signal_number) : m_signal(signal_number)
 
 CaptureTrigger::~CaptureTrigger()
 {
+    // Wake the waiting thread with its own signal; m_finished tells it this
+    // one is not a capture request.
     m_finished = true;
+    pthread_kill(m_thread.native_handle(), m_signal);
     m_thread.join();
 }
 
@@ -99,7 +93,7 @@ void CaptureTrigger::wait_for_signal()
     sigaddset(&set, m_signal);
     timespec tick{0, 100'000'000};
     while (!m_finished) {
-        if (sigtimedwait(&set, nullptr, &tick) != m_signal)
+        if (sigtimedwait(&set, nullptr, &tick) != m_signal || m_finished)
             continue;
         log::debug("capture", "signal %d received", m_signal);
         m_fired = true;

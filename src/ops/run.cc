@@ -77,7 +77,7 @@ Result<std::unique_ptr<Machine>> boot_machine(const RunOptions& options, Console
 }
 
 // Restores a spore into a machine whose later captures start from it.
-Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, ConsoleLog& console)
+Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, ConsoleLog& console, bool capturable)
 {
     auto reader = TRY(SporeReader::open(path));
     const Manifest& manifest = reader.manifest();
@@ -89,6 +89,7 @@ Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, Consol
     config.manifest = &manifest;
     config.chunks = &reader.chunks();
     config.console_sink = [&console](std::string_view text) { console.append(text); };
+    config.capturable = capturable;
     auto machine = TRY_CONTEXT(Machine::restore(config), path);
     auto chunks = TRY(ChunkStore::open(path + "/chunks", false));
     machine->set_memory_baseline(manifest.memory, std::make_unique<ChunkStore>(std::move(chunks)));
@@ -133,7 +134,7 @@ Result<int> run_command(const RunOptions& options)
         trigger.emplace(*options.capture_signal);
 
     auto console = TRY(ConsoleLog::create(options.console_log));
-    auto machine = options.from ? TRY(restore_machine(*options.from, console)) : TRY(boot_machine(options, console, timer));
+    auto machine = options.from ? TRY(restore_machine(*options.from, console, options.capture.has_value())) : TRY(boot_machine(options, console, timer));
     if (options.from)
         timer.mark("restore");
     TRY(machine->start());
@@ -188,7 +189,7 @@ Result<int> resume_spore(const std::string& path, std::chrono::seconds timeout, 
                               " was captured with no command running; use spore run --from DIR -- CMD");
     auto session = reader.manifest().running_sessions.front();
 
-    auto machine = TRY(restore_machine(path, console));
+    auto machine = TRY(restore_machine(path, console, false));
     timer.mark("restore");
     TRY(machine->start());
     exec::SessionProgress progress{session.session_id, session.stdout_offset, session.stderr_offset, 0};

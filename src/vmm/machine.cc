@@ -205,17 +205,33 @@ Result<void> Machine::start()
 
 void Machine::on_vcpu_stop(unsigned index, VcpuStop reason, const Error* fault)
 {
+    std::function<void()> hook;
     {
         std::lock_guard guard(m_stop_lock);
         if (!m_stop) {
             m_stop = MachineStop{reason, fault ? std::optional<Error>(*fault) : std::nullopt};
+            hook = std::move(m_stop_hook);
             log::debug("vmm", "vcpu %u stopped the machine", index);
         }
     }
     m_stopped.notify_all();
+    if (hook)
+        hook();
     // The other vCPUs have nothing left to do once one stopped the machine.
     for (auto& runner : m_vcpus)
         runner->stop();
+}
+
+void Machine::set_stop_hook(std::function<void()> hook)
+{
+    std::unique_lock guard(m_stop_lock);
+    if (m_stop) {
+        guard.unlock();
+        if (hook)
+            hook();
+        return;
+    }
+    m_stop_hook = std::move(hook);
 }
 
 std::optional<MachineStop> Machine::wait_until(std::chrono::steady_clock::time_point deadline)

@@ -49,6 +49,8 @@ struct RestoreConfig {
     std::function<void(std::string_view)> console_sink;
     // Try the same-host RAM backing file before the chunks.
     bool use_backing_file = true;
+    // Logs guest writes so that a later capture hashes only what changed.
+    bool capturable = false;
 };
 
 // How a machine stopped.
@@ -85,6 +87,9 @@ public:
     std::optional<MachineStop> wait_until(std::chrono::steady_clock::time_point deadline);
     // Stops every vCPU and waits for their threads.
     void stop();
+    // Runs hook once, on the thread that stops the machine, when it stops;
+    // at once if it already has. An empty hook removes the previous one.
+    void set_stop_hook(std::function<void()> hook);
 
     VsockDevice& vsock() { return *m_vsock; }
     GuestMemory& memory() { return m_memory; }
@@ -124,6 +129,7 @@ private:
     std::mutex m_stop_lock;
     std::condition_variable m_stopped;
     std::optional<MachineStop> m_stop;
+    std::function<void()> m_stop_hook; // guarded by m_stop_lock
 };
 
 } // namespace spore

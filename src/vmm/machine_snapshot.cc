@@ -148,9 +148,10 @@ Result<std::unique_ptr<Machine>> Machine::restore(const RestoreConfig& config)
         return Error::invalid("vCPU state does not match the vCPU count");
 
     auto memory = TRY(restore_ram(config));
-    auto machine = TRY(create_empty(std::move(memory), true));
+    auto machine = TRY(create_empty(std::move(memory), config.capturable));
     machine->m_memory.take_written_granules();
-    machine->m_memory.track_writes(manifest.memory.chunk_size);
+    if (config.capturable)
+        machine->m_memory.track_writes(manifest.memory.chunk_size);
     TRY(machine->create_vcpus(manifest.platform.vcpu_count));
     TRY(check_cpu_contract(manifest.platform, TRY(cpu_identification(machine->m_vcpus.front()->vcpu()))));
     log::debug("restore", "platform contract holds");
