@@ -1,9 +1,10 @@
 // Fuzzes the exec protocol's frame decoder and payload parsers, the code
-// that reads whatever the other side of a vsock connection sends. The first
-// input byte sets how the rest is cut into feeds; the rest is both a frame
-// stream and, on its own, a REQUEST, an ATTACH, a STARTED and a LOST
-// payload. Whatever parses must encode back to something that parses to
-// the same value.
+// that reads whatever the other side of a vsock connection sends, and the
+// generation parameter parser, which also reads the generation device's
+// page. The first input byte sets how the rest is cut into feeds; the rest
+// is both a frame stream and, on its own, a REQUEST, an ATTACH, a STARTED
+// and a LOST payload and a parameter document. Whatever parses must encode
+// back to something that parses to the same value.
 
 #include <algorithm>
 #include <cstddef>
@@ -45,6 +46,8 @@ void check_request(std::span<const uint8_t> payload)
     check(encoded.has_value(), "a parsed request does not encode");
     auto reparsed = parse_request(payload_of(*encoded));
     check(reparsed.has_value() && *reparsed == *request, "request does not round-trip");
+    if (request->parameters.generation)
+        check_parameters(*request->parameters.generation);
 }
 
 void check_attach(std::span<const uint8_t> payload)
@@ -57,6 +60,27 @@ void check_attach(std::span<const uint8_t> payload)
     check(encoded.has_value(), "a parsed attach does not encode");
     auto reparsed = parse_attach(payload_of(*encoded));
     check(reparsed.has_value() && *reparsed == *request, "attach does not round-trip");
+    if (request->parameters.generation)
+        check_parameters(*request->parameters.generation);
+}
+
+// Parameters parsed anywhere must satisfy the validator, serialize back to a
+// document within the page, and survive a round trip.
+void check_parameters(const GenerationParameters& parameters)
+{
+    check(validate_generation_parameters(parameters).has_value(),
+        "parsed parameters do not validate");
+    auto text = serialize_generation_parameters(parameters);
+    check(text.size() <= kMaxGenerationDocument, "serialized parameters exceed the page");
+    auto reparsed = parse_generation_parameters(
+        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    check(reparsed.has_value() && *reparsed == parameters, "parameters do not round-trip");
+}
+
+void check_generation(std::span<const uint8_t> document)
+{
+    if (auto parameters = parse_generation_parameters(document))
+        check_parameters(*parameters);
 }
 
 void check_started(std::span<const uint8_t> payload)
@@ -147,5 +171,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     check_attach(rest);
     check_started(rest);
     check_lost(rest);
+    check_generation(rest);
     return 0;
 }

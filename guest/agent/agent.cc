@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -40,6 +41,7 @@ enum class Source : uint64_t {
     Connection = 3,
     Stdout = 4,
     Stderr = 5,
+    Generation = 6,
 };
 
 constexpr int kSourceShift = 56;
@@ -79,6 +81,8 @@ public:
     Agent(int listen_fd, AgentOptions options)
         : m_listen_fd(listen_fd)
         , m_options(std::move(options))
+        , m_device(std::move(m_options.generation_device))
+        , m_applier(m_options.generation, m_options.clock)
     {
     }
 
@@ -95,6 +99,8 @@ public:
         TRY(watch(m_child_signals.get(), EPOLLIN, tag(Source::ChildSignal)));
         // Children that exited before SIGCHLD was blocked raised no signal to read.
         reap_children();
+        if (m_device)
+            TRY(start_generation_device());
         return {};
     }
 
@@ -141,7 +147,74 @@ private:
             if (Session* session = find_session(serial))
                 read_pipe(*session, source == Source::Stdout ? kStdoutIndex : kStderrIndex);
             break;
+        case Source::Generation:
+            generation_interrupt(event.events);
+            break;
         }
+    }
+
+    // An interrupt that fired before the agent opened the device is not
+    // counted on its file, and left the interrupt masked: a generation
+    // presented at boot would otherwise wait forever.
+    Result<void> start_generation_device()
+    {
+        TRY(watch(m_device->fd(), EPOLLIN, tag(Source::Generation)));
+        if (m_device->pending())
+            serve_generation_device();
+        if (auto enabled = m_device->enable_interrupt(); !enabled)
+            report_device_problem(enabled.error());
+        return {};
+    }
+
+    void generation_interrupt(uint32_t events)
+    {
+        auto taken = (events & EPOLLERR)
+            ? Result<void>(Error::guest("its uio file reports an error"))
+            : m_device->take_interrupt();
+        if (!taken) {
+            // A file that keeps failing would spin the loop; in-band parameters still arrive.
+            report_device_problem(taken.error());
+            unwatch(m_device->fd());
+            return;
+        }
+        serve_generation_device();
+        if (auto enabled = m_device->enable_interrupt(); !enabled)
+            report_device_problem(enabled.error());
+    }
+
+    // Applies the device's parameters if they are new, then acknowledges
+    // the interrupt whatever they were, so a bad page cannot hold the line.
+    void serve_generation_device()
+    {
+        auto parameters = m_device->read_parameters();
+        if (parameters)
+            m_applier.apply(*parameters);
+        else
+            report_device_problem(parameters.error());
+        m_device->acknowledge();
+    }
+
+    // Reports a problem of the device on the console, the same one only
+    // once in a row, so a host that repeats it cannot flood the console.
+    void report_device_problem(const Error& error)
+    {
+        if (error.message() == m_last_device_problem)
+            return;
+        m_last_device_problem = error.message();
+        std::fprintf(stderr, "spore-agent: generation device: %s\n", error.message().c_str());
+    }
+
+    // Brings the guest up to date before a request is served: a generation
+    // the device presents and the agent has not seen yet, then the
+    // request's own generation and time. Only a clock that cannot be set
+    // fails the request.
+    Result<void> apply_host_parameters(const exec::HostParameters& parameters)
+    {
+        if (m_device && m_device->pending())
+            serve_generation_device();
+        if (parameters.generation)
+            m_applier.apply(*parameters.generation);
+        return apply_host_time(m_options.clock, parameters);
     }
 
     Result<void> watch(int fd, uint32_t events, uint64_t data)
@@ -399,7 +472,9 @@ private:
 
     void start_session(Connection& connection, const exec::ExecRequest& request)
     {
-        if (auto applied = apply_host_time(m_options.clock, request.parameters); !applied) {
+        // Before the session id is drawn: a new generation reseeds the random
+        // generator, so two resumes of one capture do not repeat ids.
+        if (auto applied = apply_host_parameters(request.parameters); !applied) {
             fail(connection, applied.error().message());
             return;
         }
@@ -436,7 +511,7 @@ private:
 
     void attach_session(Connection& connection, const exec::AttachRequest& request)
     {
-        if (auto applied = apply_host_time(m_options.clock, request.parameters); !applied) {
+        if (auto applied = apply_host_parameters(request.parameters); !applied) {
             fail(connection, applied.error().message());
             return;
         }
@@ -644,6 +719,9 @@ private:
 
     int m_listen_fd;
     AgentOptions m_options;
+    std::unique_ptr<GenerationDevice> m_device;
+    GenerationApplier m_applier;
+    std::string m_last_device_problem;
     UniqueFd m_epoll;
     UniqueFd m_child_signals;
     uint64_t m_next_serial = 1;

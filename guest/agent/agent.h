@@ -3,9 +3,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "guest/agent/generation_applier.h"
+#include "guest/agent/generation_device.h"
 #include "guest/agent/wall_clock.h"
 
 namespace spore::agent {
@@ -31,6 +34,13 @@ struct AgentLimits {
 struct AgentOptions {
     AgentLimits limits;
     WallClock clock = system_wall_clock();
+    // What applying a new generation does to the guest; the applier also
+    // sets the clock through clock.
+    GenerationActions generation = system_generation_actions();
+    // The generation device, when the board has one; its interrupt joins
+    // the event loop. Reporting the applied generation to it is up to
+    // generation.report_applied.
+    std::unique_ptr<GenerationDevice> generation_device;
 };
 
 // A vsock stream socket listening on port for connections to any local CID.
@@ -40,9 +50,11 @@ Result<UniqueFd> listen_vsock(uint32_t port);
 // one event loop: accepts connections, runs each request's command as a
 // session that outlives its connection, lets later connections attach to
 // it, and reaps every child that ends up with this process (as PID 1 that
-// includes all orphans). SIGCHLD is blocked on the calling thread, which
-// must be the only one. Returns only on a failure that leaves it unable to
-// go on; running commands are then killed.
+// includes all orphans). A new generation, from the generation device or
+// from a request's params.generation, is applied before any command starts
+// or session resumes after it. SIGCHLD is blocked on the calling thread,
+// which must be the only one. Returns only on a failure that leaves it
+// unable to go on; running commands are then killed.
 Result<void> serve_agent(int listen_fd, AgentOptions options = {});
 
 } // namespace spore::agent

@@ -1,272 +1,33 @@
 // The agent's event loop against the host client, over unix sockets
 // instead of vsock, running real commands from the build host's /bin. The
-// agent runs in a forked process, single-threaded and reaping its children
-// as it does as the guest's PID 1.
+// agent runs in a forked process (agent_testing.h).
 #include "guest/agent/agent.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
-#include "common/unique_fd.h"
-#include "exec/client.h"
+#include "guest/agent/agent_testing.h"
 
 namespace spore::agent {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace harness;
 using exec::AttachRequest;
 using exec::ExecRequest;
 using exec::ExitStatus;
 using exec::FrameType;
 using exec::SessionProgress;
-
-constexpr int64_t kSecond = 1'000'000'000;
-
-auto deadline_in(std::chrono::milliseconds duration)
-{
-    return std::chrono::steady_clock::now() + duration;
-}
-
-// A stand-in for the guest's wall clock, shared with the forked agent.
-struct FakeClock {
-    std::atomic<int64_t> now{1000 * kSecond};
-    std::atomic<int> settings{0};
-    std::atomic<bool> refuse{false};
-};
-
-WallClock fake_wall_clock(FakeClock* clock)
-{
-    return {[clock] { return clock->now.load(); },
-        [clock](int64_t time_ns) -> Result<void> {
-            if (clock->refuse)
-                return Error::from_errno("exec: setting the wall clock", EPERM);
-            clock->now = time_ns;
-            clock->settings++;
-            return {};
-        }};
-}
-
-// An agent serving an abstract unix socket in a forked process.
-class AgentProcess {
-public:
-    explicit AgentProcess(AgentLimits limits = {})
-    {
-        void* shared = mmap(
-            nullptr, sizeof(FakeClock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        m_clock = new (shared) FakeClock;
-
-        static std::atomic<int> instances = 0;
-        m_address.sun_family = AF_UNIX;
-        std::snprintf(m_address.sun_path + 1, sizeof m_address.sun_path - 1,
-            "spore-agent-test-%d-%d", getpid(), instances++);
-        UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        EXPECT_EQ(bind(listener.get(), address(), sizeof m_address), 0);
-        EXPECT_EQ(listen(listener.get(), 64), 0);
-
-        m_pid = fork();
-        if (m_pid == 0) {
-            // As PID 1 in the guest, the agent inherits every orphan.
-            prctl(PR_SET_CHILD_SUBREAPER, 1);
-            [[maybe_unused]] auto served
-                = serve_agent(listener.get(), {limits, fake_wall_clock(m_clock)});
-            _exit(1);
-        }
-    }
-
-    ~AgentProcess()
-    {
-        for (pid_t child : children()) {
-            kill(-child, SIGKILL);
-            kill(child, SIGKILL);
-        }
-        kill(m_pid, SIGKILL);
-        waitpid(m_pid, nullptr, 0);
-        munmap(m_clock, sizeof(FakeClock));
-    }
-
-    UniqueFd connect() const
-    {
-        UniqueFd connection(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        EXPECT_EQ(::connect(connection.get(), address(), sizeof m_address), 0);
-        return connection;
-    }
-
-    // The agent's live children, from /proc.
-    std::vector<pid_t> children() const
-    {
-        std::ifstream file(
-            "/proc/" + std::to_string(m_pid) + "/task/" + std::to_string(m_pid) + "/children");
-        std::vector<pid_t> pids;
-        pid_t pid;
-        while (file >> pid)
-            pids.push_back(pid);
-        return pids;
-    }
-
-    // Waits until the agent has no children left, zombies included, so every
-    // session it started has been reaped; false if some remain.
-    bool wait_for_no_children() const
-    {
-        auto deadline = deadline_in(5s);
-        while (!children().empty() && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(10ms);
-        return children().empty();
-    }
-
-    FakeClock& clock() const { return *m_clock; }
-
-private:
-    const sockaddr* address() const { return reinterpret_cast<const sockaddr*>(&m_address); }
-
-    pid_t m_pid = -1;
-    sockaddr_un m_address{};
-    FakeClock* m_clock = nullptr;
-};
-
-UniqueFd memory_file()
-{
-    return UniqueFd(memfd_create("agent-test", MFD_CLOEXEC));
-}
-
-std::string contents(const UniqueFd& file)
-{
-    struct stat info { };
-    fstat(file.get(), &info);
-    std::string text(static_cast<size_t>(info.st_size), '\0');
-    ssize_t length = pread(file.get(), text.data(), text.size(), 0);
-    text.resize(length > 0 ? static_cast<size_t>(length) : 0);
-    return text;
-}
-
-// What one exchange left behind.
-struct Outcome {
-    Result<ExitStatus> status;
-    std::string out;
-    std::string err;
-    SessionProgress progress;
-};
-
-Outcome run(
-    const AgentProcess& agent, const ExecRequest& request, std::chrono::milliseconds timeout = 60s)
-{
-    auto connection = agent.connect();
-    auto out = memory_file();
-    auto err = memory_file();
-    SessionProgress progress;
-    auto status = exec::run_remote_command(
-        connection.get(), request, out.get(), err.get(), deadline_in(timeout), &progress);
-    return {std::move(status), contents(out), contents(err), progress};
-}
-
-Outcome attach(const AgentProcess& agent, const AttachRequest& request,
-    std::chrono::milliseconds timeout = 60s, const exec::SessionObserver& observer = {})
-{
-    auto connection = agent.connect();
-    auto out = memory_file();
-    auto err = memory_file();
-    SessionProgress progress;
-    auto status = exec::attach_remote_session(
-        connection.get(), request, out.get(), err.get(), deadline_in(timeout), &progress, observer);
-    return {std::move(status), contents(out), contents(err), progress};
-}
-
-AttachRequest resume_from(const SessionProgress& progress)
-{
-    return {progress.session_id, progress.stdout_offset, progress.stderr_offset};
-}
-
-ExitStatus status_of(const Outcome& outcome)
-{
-    EXPECT_TRUE(outcome.status.has_value()) << outcome.status.error().message();
-    return outcome.status.has_value() ? *outcome.status : ExitStatus{999, 999};
-}
-
-std::string error_of(const Outcome& outcome)
-{
-    EXPECT_FALSE(outcome.status.has_value());
-    return outcome.status.has_value() ? "" : outcome.status.error().message();
-}
-
-// A host end that speaks frames by hand, for what the client never does.
-class RawClient {
-public:
-    explicit RawClient(const AgentProcess& agent)
-        : m_socket(agent.connect())
-    {
-    }
-
-    void send(std::span<const uint8_t> bytes)
-    {
-        ASSERT_EQ(::send(m_socket.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL),
-            ssize_t(bytes.size()));
-    }
-
-    // The next frame, std::nullopt at the end of the stream.
-    std::optional<exec::Frame> next()
-    {
-        uint8_t buffer[4096];
-        while (true) {
-            auto frame = m_decoder.next();
-            if (!frame || *frame)
-                return frame ? std::move(*frame) : std::nullopt;
-            ssize_t received = recv(m_socket.get(), buffer, sizeof buffer, 0);
-            if (received <= 0)
-                return std::nullopt;
-            m_decoder.feed(std::span(buffer, static_cast<size_t>(received)));
-        }
-    }
-
-    // The session id of the STARTED frame that must come next.
-    std::string started()
-    {
-        auto frame = next();
-        EXPECT_TRUE(frame && frame->type == FrameType::Started);
-        return frame ? exec::parse_started(frame->payload).value() : "";
-    }
-
-    // The text of the ERROR frame that must come next.
-    std::string error()
-    {
-        while (auto frame = next()) {
-            if (frame->type == FrameType::Error)
-                return *exec::parse_error(frame->payload);
-        }
-        return "no error frame";
-    }
-
-    void close() { m_socket.reset(); }
-
-private:
-    UniqueFd m_socket;
-    exec::FrameDecoder m_decoder;
-};
-
-// Starts request and hangs up right after STARTED, leaving the command running.
-std::string start_detached(const AgentProcess& agent, const ExecRequest& request)
-{
-    RawClient client(agent);
-    client.send(*exec::encode_request(request));
-    return client.started();
-}
-
-std::span<const uint8_t> bytes_of(std::string_view text)
-{
-    return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
 
 // --- running commands ------------------------------------------------------
 

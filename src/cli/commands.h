@@ -19,5 +19,7 @@ void add_version_command(CLI::App& app, Handler& handler);
 void add_run_command(CLI::App& app, Handler& handler);
 void add_resume_command(CLI::App& app, Handler& handler);
 void add_inspect_command(CLI::App& app, Handler& handler);
+void add_fork_command(CLI::App& app, Handler& handler);
+void add_fanout_command(CLI::App& app, Handler& handler);
 
 } // namespace spore::cli

@@ -28,6 +28,8 @@ int main(int argc, char** argv)
     spore::cli::add_run_command(app, handler);
     spore::cli::add_resume_command(app, handler);
     spore::cli::add_inspect_command(app, handler);
+    spore::cli::add_fork_command(app, handler);
+    spore::cli::add_fanout_command(app, handler);
 
     try {
         app.parse(argc, argv);

@@ -1,19 +1,20 @@
 #include "exec/protocol.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <set>
+
+#include "exec/generation_json.h"
+#include "exec/strict_json.h"
 
 namespace spore::exec {
 namespace {
 
-using Json = nlohmann::json;
-
-// Longest field name quoted back in an error message.
-constexpr size_t kMaxQuotedName = 64;
+using detail::Json;
+using detail::kMaxQuotedName;
+using detail::printable;
+using detail::unknown_field;
+using detail::unsigned_field;
 
 void put_u32(uint8_t* out, uint32_t value)
 {
@@ -47,15 +48,6 @@ bool is_known_type(uint8_t type)
 {
     return type >= static_cast<uint8_t>(FrameType::Request)
         && type <= static_cast<uint8_t>(FrameType::Ack);
-}
-
-// Only printable ASCII survives, so peer-controlled text stays inert on a terminal.
-std::string printable(std::string_view text, size_t limit)
-{
-    std::string result;
-    for (char character : text.substr(0, limit))
-        result += (character >= 0x20 && character < 0x7f) ? character : '?';
-    return result;
 }
 
 // Length of the UTF-8 sequence that starts with lead, 0 if lead cannot start one.
@@ -127,45 +119,12 @@ Result<void> check_strings(
     return {};
 }
 
-// What the parser callback noticed that a DOM cannot show afterwards.
-struct JsonShape {
-    std::optional<std::string> duplicate_key;
-    bool too_deep = false;
-};
-
-// Parses a JSON document, recording duplicate keys in any object and
-// refusing nesting beyond kMaxJsonDepth, so hostile input cannot exhaust
-// memory however it nests.
-Json parse_json(std::span<const uint8_t> payload, JsonShape& shape)
-{
-    std::vector<std::set<std::string>> open_objects;
-    auto callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
-        bool opens = event == Json::parse_event_t::object_start
-            || event == Json::parse_event_t::array_start;
-        if (opens && depth >= kMaxJsonDepth) {
-            shape.too_deep = true;
-            return false;
-        }
-        if (event == Json::parse_event_t::object_start)
-            open_objects.emplace_back();
-        else if (event == Json::parse_event_t::object_end && !open_objects.empty())
-            open_objects.pop_back();
-        else if (event == Json::parse_event_t::key && !open_objects.empty()) {
-            const auto& key = parsed.get_ref<const std::string&>();
-            if (!open_objects.back().insert(key).second && !shape.duplicate_key)
-                shape.duplicate_key = key;
-        }
-        return true;
-    };
-    return Json::parse(payload.begin(), payload.end(), callback, false);
-}
-
 // Parses a request document up to and including its version, so that a
 // request of another version is refused for its version, not its fields.
 Result<Json> parse_document(std::span<const uint8_t> payload, std::string_view what)
 {
-    JsonShape shape;
-    Json document = parse_json(payload, shape);
+    detail::JsonShape shape;
+    Json document = detail::parse_json(payload, shape);
     std::string prefix = std::string(what) + ": ";
     if (shape.too_deep)
         return Error::invalid(prefix + "json nested too deeply");
@@ -186,16 +145,9 @@ Result<Json> parse_document(std::span<const uint8_t> payload, std::string_view w
             + ")");
     }
 
-    if (shape.duplicate_key) {
-        return Error::invalid(
-            prefix + "duplicate field " + printable(*shape.duplicate_key, kMaxQuotedName));
-    }
+    if (shape.duplicate_key)
+        return detail::duplicate_field(what, *shape.duplicate_key);
     return document;
-}
-
-Error unknown_field(std::string_view what, std::string_view key)
-{
-    return Error::invalid(std::string(what) + ": unknown field " + printable(key, kMaxQuotedName));
 }
 
 Result<std::vector<std::string>> string_array(const Json& value, std::string_view what)
@@ -214,13 +166,6 @@ Result<std::vector<std::string>> string_array(const Json& value, std::string_vie
     return strings;
 }
 
-Result<uint64_t> unsigned_field(const Json& value, std::string_view what)
-{
-    if (!value.is_number_unsigned())
-        return Error::invalid(std::string(what) + ": not an unsigned integer");
-    return value.get<uint64_t>();
-}
-
 Result<HostParameters> parameters_from_json(const Json& value, std::string_view what)
 {
     std::string prefix = std::string(what) + ": params";
@@ -228,12 +173,17 @@ Result<HostParameters> parameters_from_json(const Json& value, std::string_view 
         return Error::invalid(prefix + ": not an object");
     HostParameters parameters;
     for (const auto& [key, field] : value.items()) {
-        if (key != "time_ns")
+        if (key == "time_ns") {
+            uint64_t time_ns = TRY(unsigned_field(field, prefix + ".time_ns"));
+            if (time_ns > static_cast<uint64_t>(INT64_MAX))
+                return Error::invalid(prefix + ".time_ns: beyond the year 2262");
+            parameters.time_ns = static_cast<int64_t>(time_ns);
+        } else if (key == "generation") {
+            parameters.generation
+                = TRY(detail::generation_from_json(field, prefix + ".generation"));
+        } else {
             return unknown_field(what, "params." + key);
-        uint64_t time_ns = TRY(unsigned_field(field, prefix + ".time_ns"));
-        if (time_ns > static_cast<uint64_t>(INT64_MAX))
-            return Error::invalid(prefix + ".time_ns: beyond the year 2262");
-        parameters.time_ns = static_cast<int64_t>(time_ns);
+        }
     }
     return parameters;
 }
@@ -242,15 +192,23 @@ Result<void> validate_parameters(const HostParameters& parameters, std::string_v
 {
     if (parameters.time_ns && *parameters.time_ns < 0)
         return Error::invalid(std::string(what) + ": params.time_ns: negative");
+    if (parameters.generation)
+        TRY(validate_generation_parameters(
+            *parameters.generation, std::string(what) + ": params.generation"));
     return {};
 }
 
 // The params object, or nothing when no parameter is set.
 std::optional<Json> parameters_to_json(const HostParameters& parameters)
 {
-    if (!parameters.time_ns)
+    if (!parameters.time_ns && !parameters.generation)
         return std::nullopt;
-    return Json{{"time_ns", static_cast<uint64_t>(*parameters.time_ns)}};
+    Json object = Json::object();
+    if (parameters.time_ns)
+        object["time_ns"] = static_cast<uint64_t>(*parameters.time_ns);
+    if (parameters.generation)
+        object["generation"] = detail::generation_to_json(*parameters.generation);
+    return object;
 }
 
 Result<ExecRequest> request_from_json(const Json& document)

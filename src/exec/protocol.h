@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "exec/generation.h"
 
 // The exec protocol between the host and the guest agent, version 2.
 // docs/exec-protocol.md is the normative specification; this file follows it.
@@ -42,8 +43,8 @@ inline constexpr size_t kMaxStringLength = 128 * 1024;
 inline constexpr size_t kMaxWorkingDirectory = 4095;
 
 // JSON deeper than this is refused before its version is read. Version 2
-// needs only 2 levels; the slack lets a newer request be refused for its
-// version rather than its shape.
+// needs 3 levels (request, params, generation); the slack lets a newer
+// request be refused for its version rather than its shape.
 inline constexpr int kMaxJsonDepth = 8;
 
 // A session id: 128 random bits as lower-case hex digits.
@@ -80,6 +81,12 @@ struct HostParameters {
     // The host's wall clock (CLOCK_REALTIME) in nanoseconds since the unix
     // epoch, 0..INT64_MAX. A resumed guest's own wall clock is stale.
     std::optional<int64_t> time_ns;
+
+    // The parameters of the generation the guest now runs as, which the
+    // agent applies unless it already has (docs/generation-device.md). The
+    // host sends them with the first request or attach after a resume, so
+    // that no command races the device's interrupt.
+    std::optional<GenerationParameters> generation;
 
     bool operator==(const HostParameters&) const = default;
 };

@@ -252,12 +252,87 @@ TEST(ExecRequest, TimeParameterMustBeANonNegativeInt64)
 
 TEST(ExecRequest, UnknownOrDuplicateParameterIsRefused)
 {
-    auto parsed = parse_text(R"({"version":2,"argv":["true"],"params":{"generation":1}})");
+    auto parsed = parse_text(R"({"version":2,"argv":["true"],"params":{"seed":1}})");
     ASSERT_FALSE(parsed.has_value());
-    EXPECT_EQ(parsed.error().message(), "exec request: unknown field params.generation");
+    EXPECT_EQ(parsed.error().message(), "exec request: unknown field params.seed");
     EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"params":{"time_ns":1,"time_ns":2}})"));
     EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"params":[]})"));
     EXPECT_FALSE(parse_text(R"({"version":2,"argv":["true"],"params":{},"params":{}})"));
+}
+
+GenerationParameters sample_generation()
+{
+    return {3, 2, 1, 2, "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210",
+        "spore-fedcba987654", "0a1b2c3d4e5f", std::string(64, 'e'), 1'754'000'000'000'000'000};
+}
+
+TEST(ExecRequest, GenerationParameterRoundTrips)
+{
+    ExecRequest request{{"true"}, {}, "/", {1'754'000'000'123'456'789, sample_generation()}};
+    auto encoded = encode_request(request);
+    ASSERT_TRUE(encoded.has_value()) << encoded.error().message();
+    auto frame = decode_one(*encoded);
+    std::string json(frame.payload.begin(), frame.payload.end());
+    EXPECT_NE(
+        json.find(R"("params":{"generation":{"batch_id":"0123456789abcdef0123456789abcdef",)"),
+        std::string::npos)
+        << json;
+    auto parsed = parse_request(frame.payload);
+    ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+    EXPECT_EQ(*parsed, request);
+    ASSERT_TRUE(parsed->parameters.generation.has_value());
+    EXPECT_EQ(*parsed->parameters.generation, sample_generation());
+}
+
+TEST(ExecRequest, GenerationParameterIsParsedAsTheDevicePageIs)
+{
+    std::string generation = serialize_generation_parameters(sample_generation());
+    auto parsed
+        = parse_text(R"({"version":2,"argv":["true"],"params":{"generation":)" + generation + "}}");
+    ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+    EXPECT_EQ(parsed->parameters.generation, sample_generation());
+    EXPECT_FALSE(parsed->parameters.time_ns.has_value());
+}
+
+TEST(ExecRequest, MalformedGenerationParameterIsRefused)
+{
+    auto request_with = [](std::string_view generation) {
+        return parse_text(R"({"version":2,"argv":["true"],"params":{"generation":)"
+            + std::string(generation) + "}}");
+    };
+    auto not_object = request_with("1");
+    ASSERT_FALSE(not_object.has_value());
+    EXPECT_EQ(not_object.error().message(), "exec request: params.generation: not an object");
+
+    std::string text = serialize_generation_parameters(sample_generation());
+    std::string bad_host = text;
+    bad_host.replace(bad_host.find("spore-fedcba987654"), 18, "-bad");
+    auto refused = request_with(bad_host);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().message(),
+        "exec request: params.generation: hostname: -bad: not a hostname of at most 64 bytes");
+
+    auto missing = request_with(R"({"generation":1})");
+    ASSERT_FALSE(missing.has_value());
+    EXPECT_EQ(missing.error().message(),
+        "exec request: params.generation: missing field parent_generation");
+
+    std::string extra = text;
+    extra.insert(1, R"("zone":"a",)");
+    EXPECT_FALSE(request_with(extra).has_value());
+    std::string twice = text;
+    twice.insert(1, R"("generation":9,)");
+    auto duplicate = request_with(twice);
+    ASSERT_FALSE(duplicate.has_value());
+    EXPECT_EQ(duplicate.error().message(), "exec request: duplicate field generation");
+
+    ExecRequest invalid{{"true"}};
+    invalid.parameters.generation = sample_generation();
+    invalid.parameters.generation->entropy = "00";
+    auto encoded = encode_request(invalid);
+    ASSERT_FALSE(encoded.has_value());
+    EXPECT_EQ(encoded.error().message(),
+        "exec request: params.generation: entropy: not 64 lower-case hex digits");
 }
 
 TEST(ExecRequest, VersionMustBeThePlainInteger)
@@ -355,6 +430,22 @@ TEST(ExecAttach, RoundTrips)
     auto parsed = parse_attach(frame.payload);
     ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
     EXPECT_EQ(*parsed, request);
+}
+
+TEST(ExecAttach, GenerationParameterRoundTrips)
+{
+    AttachRequest request{kSessionId, 5, 6, {42, sample_generation()}};
+    auto encoded = encode_attach(request);
+    ASSERT_TRUE(encoded.has_value()) << encoded.error().message();
+    auto parsed = parse_attach(decode_one(*encoded).payload);
+    ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+    EXPECT_EQ(*parsed, request);
+
+    request.parameters.generation->generation = 0;
+    auto refused = encode_attach(request);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().message(),
+        "exec attach: params.generation: generation: 0, must be at least 1");
 }
 
 TEST(ExecAttach, EveryFieldButParamsIsRequired)

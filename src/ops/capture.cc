@@ -9,7 +9,8 @@
 
 namespace spore {
 
-Result<void> capture_machine(Machine& machine, const std::string& path, std::vector<RunningSession> sessions)
+Result<void> capture_machine(Machine& machine, const std::string& path, std::vector<RunningSession> sessions,
+                             const Identity& running)
 {
     auto started = std::chrono::steady_clock::now();
     auto writer = TRY_CONTEXT(SporeWriter::begin(path), "capture");
@@ -17,6 +18,9 @@ Result<void> capture_machine(Machine& machine, const std::string& path, std::vec
     manifest.agent.protocol_version = exec::kProtocolVersion;
     manifest.agent.port = exec::kAgentPort;
     manifest.running_sessions = std::move(sessions);
+    manifest.identity = running;
+    manifest.identity.generation = running.generation + 1;
+    manifest.identity.parent_generation = running.generation;
     TRY_CONTEXT(writer.commit(manifest), "capture");
     log::debug("capture", "spore written to %s in %.1f ms", path.c_str(),
                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());

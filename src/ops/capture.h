@@ -15,6 +15,9 @@ namespace spore {
 // delivered. The machine is left paused; the caller resumes or stops it.
 // On success, the new spore becomes the machine's memory baseline, so a
 // later capture hashes only what changes after this one.
-Result<void> capture_machine(Machine& machine, const std::string& path, std::vector<RunningSession> sessions);
+// running is the identity the guest runs under; the spore records the
+// generation it will present next (docs/generation-device.md).
+Result<void> capture_machine(Machine& machine, const std::string& path, std::vector<RunningSession> sessions,
+                             const Identity& running);
 
 } // namespace spore

@@ -62,6 +62,12 @@ std::string human_summary(const std::string& path, const Manifest& manifest, con
         counts.zero, counts.total - counts.zero, counts.distinct, static_cast<double>(counts.stored_bytes) / (1 << 20),
         manifest.devices.size(), manifest.agent.protocol_version, manifest.agent.port);
     std::string summary(text, static_cast<size_t>(std::min<int>(length, sizeof text - 1)));
+    const Identity& identity = manifest.identity;
+    summary += "  identity      " + identity.hostname + ", vm " + identity.vm_id + ", generation " +
+               std::to_string(identity.generation) + " (parent " + std::to_string(identity.parent_generation) + ")\n";
+    if (!identity.batch_id.empty())
+        summary += "  fork          child " + std::to_string(identity.fork_index) + " of " +
+                   std::to_string(identity.fork_count) + ", batch " + identity.batch_id + "\n";
     if (manifest.running_sessions.empty())
         summary += "  sessions      none running (resume with spore run --from)\n";
     for (const auto& session : manifest.running_sessions)
@@ -69,6 +75,14 @@ std::string human_summary(const std::string& path, const Manifest& manifest, con
                    std::to_string(session.stdout_offset) + "/" + std::to_string(session.stderr_offset) +
                    " bytes (resume with spore resume)\n";
     return summary;
+}
+
+nlohmann::ordered_json identity_json(const Identity& identity)
+{
+    return {{"generation", identity.generation}, {"parent_generation", identity.parent_generation},
+            {"fork_index", identity.fork_index},  {"fork_count", identity.fork_count},
+            {"batch_id", identity.batch_id},      {"vm_id", identity.vm_id},
+            {"hostname", identity.hostname},      {"mac_seed", identity.mac_seed}};
 }
 
 std::string json_summary(const std::string& path, const Manifest& manifest, const ChunkCounts& counts)
@@ -94,6 +108,7 @@ std::string json_summary(const std::string& path, const Manifest& manifest, cons
         {"distinct_stored_chunks", counts.distinct},
         {"stored_bytes", counts.stored_bytes},
         {"running_sessions", sessions},
+        {"identity", identity_json(manifest.identity)},
     };
     return summary.dump(2) + "\n";
 }

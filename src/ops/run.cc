@@ -1,7 +1,9 @@
 #include "ops/run.h"
 
+#include <sys/random.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "ops/console_log.h"
 #include "ops/guest_link.h"
 #include "spore/chunk_store.h"
+#include "spore/identity.h"
 #include "spore/spore_directory.h"
 #include "vmm/machine.h"
 
@@ -97,13 +100,14 @@ Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, Consol
 }
 
 Result<exec::ExitStatus> attach(Machine& machine, const ConsoleLog& console, exec::SessionProgress& progress,
-                                SteadyClock::time_point deadline, CaptureTrigger* trigger)
+                                SteadyClock::time_point deadline, CaptureTrigger* trigger,
+                                std::optional<exec::GenerationParameters> generation)
 {
     auto connection = TRY(connect_agent(machine, console, deadline));
     if (trigger)
         trigger->set_connection(connection.get());
     exec::AttachRequest request{progress.session_id, progress.stdout_offset, progress.stderr_offset,
-                                {exec::wall_clock_ns()}};
+                                {exec::wall_clock_ns(), std::move(generation)}};
     auto status = watch_exchange(machine, console, connection.get(), [&] {
         return exec::attach_remote_session(connection.get(), request, STDOUT_FILENO, STDERR_FILENO, std::nullopt,
                                            &progress);
@@ -111,6 +115,18 @@ Result<exec::ExitStatus> attach(Machine& machine, const ConsoleLog& console, exe
     if (trigger)
         trigger->set_connection(-1);
     return status;
+}
+
+// Presents a new instance of identity to the guest: through the
+// generation device now, and in-band with the next request (returned).
+Result<exec::GenerationParameters> present_instance(Machine& machine, const Identity& identity)
+{
+    std::array<uint8_t, 32> entropy;
+    if (getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
+        return Error::from_errno("generation: getrandom");
+    std::string json = generation_parameters_json(identity, entropy, exec::wall_clock_ns());
+    TRY(machine.present_generation(identity.generation, json));
+    return exec::parse_generation_parameters(json);
 }
 
 RunningSession running_session(const exec::SessionProgress& progress)
@@ -134,14 +150,23 @@ Result<int> run_command(const RunOptions& options)
         trigger.emplace(*options.capture_signal);
 
     auto console = TRY(ConsoleLog::create(options.console_log));
-    auto machine = options.from ? TRY(restore_machine(*options.from, console, options.capture.has_value())) : TRY(boot_machine(options, console, timer));
-    if (options.from)
+    Identity identity = new_identity();
+    std::unique_ptr<Machine> machine;
+    if (options.from) {
+        auto reader = TRY(SporeReader::open(*options.from));
+        identity = reader.manifest().identity;
+        machine = TRY(restore_machine(*options.from, console, options.capture.has_value()));
         timer.mark("restore");
+    } else {
+        machine = TRY(boot_machine(options, console, timer));
+    }
+    auto generation = TRY(present_instance(*machine, identity));
     TRY(machine->start());
     auto connection = TRY(connect_agent(*machine, console, SteadyClock::now() + options.boot_timeout));
     timer.mark(options.from ? "resume" : "boot");
 
-    exec::ExecRequest request{options.argv, options.environment, options.working_directory, {exec::wall_clock_ns()}};
+    exec::ExecRequest request{options.argv, options.environment, options.working_directory,
+                              {exec::wall_clock_ns(), generation}};
     exec::SessionProgress progress;
     if (trigger)
         trigger->set_connection(connection.get());
@@ -153,7 +178,7 @@ Result<int> run_command(const RunOptions& options)
         trigger->set_connection(-1);
 
     if (trigger && trigger->fired() && !status && !progress.session_id.empty()) {
-        TRY(capture_machine(*machine, *options.capture, {running_session(progress)}));
+        TRY(capture_machine(*machine, *options.capture, {running_session(progress)}, identity));
         timer.mark("capture");
         if (!options.continue_after_capture) {
             machine->stop();
@@ -162,14 +187,15 @@ Result<int> run_command(const RunOptions& options)
             return 0;
         }
         TRY(machine->resume_after_capture());
-        status = attach(*machine, console, progress, SteadyClock::now() + options.boot_timeout, nullptr);
+        status = attach(*machine, console, progress, SteadyClock::now() + options.boot_timeout, nullptr,
+                        std::nullopt);
     }
     if (!status)
         return status.release_error();
     timer.mark("command");
 
     if (options.capture && !options.capture_signal) {
-        TRY(capture_machine(*machine, *options.capture, {}));
+        TRY(capture_machine(*machine, *options.capture, {}, identity));
         timer.mark("capture");
     }
     machine->stop();
@@ -191,9 +217,10 @@ Result<int> resume_spore(const std::string& path, std::chrono::seconds timeout, 
 
     auto machine = TRY(restore_machine(path, console, false));
     timer.mark("restore");
+    auto generation = TRY(present_instance(*machine, reader.manifest().identity));
     TRY(machine->start());
     exec::SessionProgress progress{session.session_id, session.stdout_offset, session.stderr_offset, 0};
-    auto status = TRY(attach(*machine, console, progress, SteadyClock::now() + timeout, nullptr));
+    auto status = TRY(attach(*machine, console, progress, SteadyClock::now() + timeout, nullptr, generation));
     timer.mark("command");
     machine->stop();
     timer.report();

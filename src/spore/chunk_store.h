@@ -23,6 +23,7 @@ inline constexpr uint64_t kMaxChunkFileSize = 64 << 20;
 class ChunkStore {
 public:
     // Opens the store at path; with create, makes the directory if missing.
+    // path may be a symlink to the directory, as a fork child's chunks is.
     static Result<ChunkStore> open(const std::string& path, bool create);
 
     // Stores bytes and returns their digest. A chunk already present under

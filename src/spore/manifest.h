@@ -102,6 +102,23 @@ struct RunningSession {
     bool operator==(const RunningSession&) const = default;
 };
 
+// Who an instance of the spore is (docs/generation-device.md): the
+// generation its guest is presented at the next resume and the identity a
+// fork gives each child. Presented to the guest with fresh entropy and time
+// at every resume, so clones never share hostnames, MACs or random state.
+struct Identity {
+    uint64_t generation = 0;          // presented at the next resume; at least 1
+    uint64_t parent_generation = 0;   // of the spore this one came from; 0 for none
+    uint32_t fork_index = 0;          // position in the fork batch; 0 outside a fork
+    uint32_t fork_count = 1;          // children in the batch; 1 outside a fork
+    std::string batch_id;             // 32 lower-case hex digits; empty outside a fork
+    std::string vm_id;                // 32 lower-case hex digits
+    std::string hostname;             // 1 to 63 of [a-z0-9-], no '-' at either end
+    std::string mac_seed;             // 12 lower-case hex digits
+
+    bool operator==(const Identity&) const = default;
+};
+
 struct Manifest {
     static constexpr const char* schema_name = "sporevm.spore";
     static constexpr uint32_t schema_version = 1;
@@ -115,6 +132,8 @@ struct Manifest {
     AgentInfo agent;
     // Sessions that were running in the guest at capture, for `spore resume`.
     std::vector<RunningSession> running_sessions;
+    // The identity the next resume presents to the guest.
+    Identity identity;
 
     bool operator==(const Manifest&) const = default;
 };

@@ -351,12 +351,29 @@ Result<void> check_schema(const Json& document)
     return {};
 }
 
+Result<Identity> identity_from_json(const Json& value, const std::string& path)
+{
+    TRY(expect_fields(value, path,
+        {"generation", "parent_generation", "fork_index", "fork_count", "batch_id", "vm_id",
+            "hostname", "mac_seed"}));
+    Identity identity;
+    identity.generation = TRY(u64_field(value, path, "generation"));
+    identity.parent_generation = TRY(u64_field(value, path, "parent_generation"));
+    identity.fork_index = TRY(u32_field(value, path, "fork_index"));
+    identity.fork_count = TRY(u32_field(value, path, "fork_count"));
+    identity.batch_id = TRY(string_field(value, path, "batch_id"));
+    identity.vm_id = TRY(string_field(value, path, "vm_id"));
+    identity.hostname = TRY(string_field(value, path, "hostname"));
+    identity.mac_seed = TRY(string_field(value, path, "mac_seed"));
+    return identity;
+}
+
 Result<Manifest> manifest_from_json(const Json& document)
 {
     TRY(check_schema(document));
     TRY(expect_fields(document, "",
         {"schema", "version", "created_at", "platform", "vcpus", "gic", "devices", "memory",
-            "agent", "running_sessions"}));
+            "agent", "running_sessions", "identity"}));
 
     Manifest manifest;
     manifest.created_at = TRY(string_field(document, "", "created_at"));
@@ -368,6 +385,7 @@ Result<Manifest> manifest_from_json(const Json& document)
     manifest.agent = TRY(agent_from_json(document.at("agent"), "agent"));
     manifest.running_sessions
         = TRY(list_field<RunningSession>(document, "", "running_sessions", session_from_json));
+    manifest.identity = TRY(identity_from_json(document.at("identity"), "identity"));
     return manifest;
 }
 
@@ -532,6 +550,32 @@ Result<void> check_sessions(const std::vector<RunningSession>& sessions)
     return {};
 }
 
+bool is_lower_hex(std::string_view text, size_t digits)
+{
+    return text.size() == digits && std::all_of(text.begin(), text.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+}
+
+Result<void> check_hex_id(const char* field, std::string_view text, size_t digits)
+{
+    if (!is_lower_hex(text, digits)) {
+        return refuse(std::string("identity.") + field,
+            "expected " + std::to_string(digits) + " lower-case hex digits, got \""
+                + printable(text) + "\"");
+    }
+    return {};
+}
+
+bool is_hostname(std::string_view text)
+{
+    if (text.empty() || text.size() > kMaxHostnameLength || text.front() == '-'
+        || text.back() == '-')
+        return false;
+    return std::all_of(text.begin(), text.end(),
+        [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 Result<void> check_created_at(const std::string& created_at)
 {
     if (created_at.empty() || created_at.size() > kMaxCreatedAtLength) {
@@ -541,6 +585,12 @@ Result<void> check_created_at(const std::string& created_at)
     if (!is_printable_ascii(created_at))
         return refuse("created_at", "not printable ascii without spaces");
     return {};
+}
+
+// A JSON scalar as nlohmann prints it, so hand-built text matches a dump.
+std::string json_string(const std::string& text)
+{
+    return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 OrderedJson named_values_to_json(const NamedValues& values)
@@ -652,6 +702,34 @@ Result<Manifest> parse_manifest(std::string_view json)
     return manifest;
 }
 
+Result<void> validate_identity(const Identity& identity)
+{
+    if (identity.generation == 0)
+        return refuse("identity.generation", "must be at least 1");
+    if (identity.parent_generation >= identity.generation) {
+        return refuse("identity.parent_generation",
+            std::to_string(identity.parent_generation) + " is not below generation "
+                + std::to_string(identity.generation));
+    }
+    if (identity.fork_count == 0 || identity.fork_count > kMaxForkCount)
+        return refuse("identity.fork_count", "must be 1 to " + std::to_string(kMaxForkCount));
+    if (identity.fork_index >= identity.fork_count) {
+        return refuse("identity.fork_index",
+            std::to_string(identity.fork_index) + " is not below fork_count "
+                + std::to_string(identity.fork_count));
+    }
+    if (!identity.batch_id.empty())
+        TRY(check_hex_id("batch_id", identity.batch_id, kBatchIdDigits));
+    TRY(check_hex_id("vm_id", identity.vm_id, kVmIdDigits));
+    if (!is_hostname(identity.hostname)) {
+        return refuse("identity.hostname",
+            "\"" + printable(identity.hostname) + "\" is not 1 to "
+                + std::to_string(kMaxHostnameLength)
+                + " of a-z, 0-9 and '-' without '-' at either end");
+    }
+    return check_hex_id("mac_seed", identity.mac_seed, kMacSeedDigits);
+}
+
 Result<void> validate_manifest(const Manifest& manifest)
 {
     TRY(check_created_at(manifest.created_at));
@@ -660,10 +738,11 @@ Result<void> validate_manifest(const Manifest& manifest)
     TRY(check_gic(manifest.gic, manifest.platform.vcpu_count));
     TRY(check_devices(manifest.devices));
     TRY(check_memory(manifest.memory, manifest.platform.ram_size));
-    return check_sessions(manifest.running_sessions);
+    TRY(check_sessions(manifest.running_sessions));
+    return validate_identity(manifest.identity);
 }
 
-std::string serialize_manifest(const Manifest& manifest)
+ManifestSerializer::ManifestSerializer(const Manifest& manifest)
 {
     OrderedJson document = OrderedJson::object();
     document["schema"] = Manifest::schema_name;
@@ -679,7 +758,36 @@ std::string serialize_manifest(const Manifest& manifest)
     document["running_sessions"] = sessions_to_json(manifest.running_sessions);
     // Replacing invalid UTF-8 instead of throwing keeps this infallible; a
     // validated manifest holds only ASCII, so nothing is ever replaced.
-    return document.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+    m_prefix = document.dump(2, ' ', false, Json::error_handler_t::replace);
+    // The dump ends with "\n}"; identity, the last field, goes before it.
+    m_prefix.resize(m_prefix.size() - 2);
+    m_prefix += ",\n  \"identity\": ";
+}
+
+std::string ManifestSerializer::identity_text(const Identity& identity)
+{
+    // Hand-built in the layout a two-space dump gives an object one level
+    // deep, which is what keeps spliced manifests canonical.
+    std::string text = "{\n    \"generation\": " + std::to_string(identity.generation);
+    text += ",\n    \"parent_generation\": " + std::to_string(identity.parent_generation);
+    text += ",\n    \"fork_index\": " + std::to_string(identity.fork_index);
+    text += ",\n    \"fork_count\": " + std::to_string(identity.fork_count);
+    text += ",\n    \"batch_id\": " + json_string(identity.batch_id);
+    text += ",\n    \"vm_id\": " + json_string(identity.vm_id);
+    text += ",\n    \"hostname\": " + json_string(identity.hostname);
+    text += ",\n    \"mac_seed\": " + json_string(identity.mac_seed);
+    text += "\n  }\n}\n";
+    return text;
+}
+
+std::string ManifestSerializer::serialize(const Identity& identity) const
+{
+    return m_prefix + identity_text(identity);
+}
+
+std::string serialize_manifest(const Manifest& manifest)
+{
+    return ManifestSerializer(manifest).serialize(manifest.identity);
 }
 
 std::string memory_digest(const MemoryIndex& index)

@@ -294,6 +294,113 @@ TEST(ManifestJson, ValidateRefusesWhatParseWouldRefuse)
     EXPECT_NE(result.error().message().find("vcpus[1].registers.x9"), std::string::npos);
 }
 
+TEST(ManifestJson, SerializationIsWhatAGenericTwoSpaceDumpGives)
+{
+    Manifest bare = sample_manifest();
+    bare.running_sessions.clear();
+    bare.devices.clear();
+    bare.identity.batch_id = std::string(32, '9');
+    for (const Manifest& manifest : {sample_manifest({{}, {kDigestA}, {}, {kDigestB}}), bare}) {
+        std::string text = serialize_manifest(manifest);
+        EXPECT_EQ(nlohmann::ordered_json::parse(text).dump(2) + "\n", text);
+    }
+}
+
+TEST(ManifestJson, IdentityIsTheLastField)
+{
+    std::string text = serialize_manifest(sample_manifest());
+    EXPECT_TRUE(text.ends_with("  \"identity\": {\n"
+                               "    \"generation\": 3,\n"
+                               "    \"parent_generation\": 2,\n"
+                               "    \"fork_index\": 0,\n"
+                               "    \"fork_count\": 1,\n"
+                               "    \"batch_id\": \"\",\n"
+                               "    \"vm_id\": \"0123456789abcdef0123456789abcdef\",\n"
+                               "    \"hostname\": \"spore-0123456789ab\",\n"
+                               "    \"mac_seed\": \"02aabbccddee\"\n"
+                               "  }\n"
+                               "}\n"))
+        << text;
+}
+
+TEST(ManifestJson, SerializerSplicesAnyIdentityIntoTheCanonicalText)
+{
+    Manifest manifest = sample_manifest({{kDigestA}, {}, {}, {}});
+    ManifestSerializer serializer(manifest);
+    Manifest other = manifest;
+    other.identity = {9, 8, 41, 42, std::string(32, 'e'), std::string(32, 'f'),
+        "spore-ffffffffffff", "ffffffffffff"};
+    EXPECT_EQ(serializer.serialize(other.identity), serialize_manifest(other));
+    EXPECT_EQ(serializer.prefix() + ManifestSerializer::identity_text(manifest.identity),
+        serialize_manifest(manifest));
+    auto parsed = parse_manifest(serializer.serialize(other.identity));
+    ASSERT_TRUE(parsed) << parsed.error().message();
+    EXPECT_EQ(*parsed, other);
+}
+
+TEST(ManifestJson, IdentityFieldsAreExact)
+{
+    EXPECT_EQ(refusal([](json& document) { document["identity"]["extra"] = 1; }),
+        "manifest: unknown field identity.extra");
+    EXPECT_EQ(refusal([](json& document) { document["identity"].erase("mac_seed"); }),
+        "manifest: missing field identity.mac_seed");
+    EXPECT_EQ(refusal([](json& document) { document.erase("identity"); }),
+        "manifest: missing field identity");
+    EXPECT_EQ(refusal([](json& document) { document["identity"] = json::array(); }),
+        "manifest: identity: expected an object");
+    EXPECT_EQ(refusal([](json& document) { document["identity"]["fork_index"] = 1ull << 32; }),
+        "manifest: identity.fork_index: 4294967296 does not fit in 32 bits");
+    EXPECT_EQ(refusal([](json& document) { document["identity"]["vm_id"] = 5; }),
+        "manifest: identity.vm_id: expected a string");
+}
+
+TEST(ManifestJson, IdentityNumbersAreChecked)
+{
+    auto with = [](const char* field, uint64_t value) {
+        return refusal([&](json& document) { document["identity"][field] = value; });
+    };
+    EXPECT_EQ(with("generation", 0), "manifest: identity.generation: must be at least 1");
+    EXPECT_EQ(with("parent_generation", 3),
+        "manifest: identity.parent_generation: 3 is not below generation 3");
+    EXPECT_EQ(with("fork_count", 0), "manifest: identity.fork_count: must be 1 to 1000000");
+    EXPECT_EQ(with("fork_count", 1000001), "manifest: identity.fork_count: must be 1 to 1000000");
+    EXPECT_EQ(with("fork_index", 1), "manifest: identity.fork_index: 1 is not below fork_count 1");
+    EXPECT_EQ(refusal([](json& document) {
+        document["identity"]["fork_count"] = 1000000;
+        document["identity"]["fork_index"] = 999999;
+        document["identity"]["generation"] = UINT64_MAX;
+    }),
+        "");
+}
+
+TEST(ManifestJson, IdentityStringsAreChecked)
+{
+    auto with = [](const char* field, const std::string& value) {
+        return refusal([&](json& document) { document["identity"][field] = value; });
+    };
+    EXPECT_EQ(with("batch_id", std::string(32, 'a')), "");
+    EXPECT_EQ(with("batch_id", std::string(31, 'a')),
+        "manifest: identity.batch_id: expected 32 lower-case hex digits, got \""
+            + std::string(31, 'a') + "\"");
+    EXPECT_NE(with("batch_id", std::string(32, 'A')), "");
+    EXPECT_NE(with("vm_id", ""), "");
+    EXPECT_NE(with("vm_id", std::string(32, 'g')), "");
+    EXPECT_NE(with("vm_id", std::string(34, 'a')), "");
+    EXPECT_EQ(with("mac_seed", "0123456789ab"), "");
+    EXPECT_NE(with("mac_seed", "0123456789aB"), "");
+    EXPECT_NE(with("mac_seed", "0123456789a"), "");
+
+    for (const std::string& good : {std::string("a"), std::string("web-01"), std::string(63, 'x')})
+        EXPECT_EQ(with("hostname", good), "") << good;
+    for (const std::string& bad :
+        {std::string(""), std::string("-web"), std::string("web-"), std::string("Web"),
+            std::string("web.example"), std::string("web_1"), std::string(64, 'x'),
+            std::string("w\xc3\xa9"
+                        "b")}) {
+        EXPECT_TRUE(with("hostname", bad).starts_with("manifest: identity.hostname: ")) << bad;
+    }
+}
+
 TEST(MemoryDigest, IsTheHashOfTheCanonicalText)
 {
     MemoryIndex index{testing::kTestChunkSize, {{}, {kDigestA}}};

@@ -1,9 +1,10 @@
 #pragma once
 
-// A spore on disk (docs/spore-format.md): DIR/manifest.json and DIR/chunks/.
-// Writers build it in a hidden staging directory next to DIR and rename it
-// into place, so DIR either does not exist or is complete. Readers never
-// accept a staging directory.
+// A spore on disk (docs/spore-format.md): DIR/manifest.json and DIR/chunks/,
+// where chunks/ may be a symlink into a fork batch's shared store. Writers
+// build it in a hidden staging directory next to DIR and rename it into
+// place, so DIR either does not exist or is complete. Readers never accept
+// a staging directory or a spore inside one.
 
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "common/error.h"
 #include "spore/chunk_store.h"
 #include "spore/manifest.h"
+#include "spore/staging_directory.h"
 
 namespace spore {
 
@@ -18,10 +20,6 @@ namespace spore {
 inline constexpr std::string_view kManifestFileName = "manifest.json";
 // Directory name of the chunk store inside a spore.
 inline constexpr std::string_view kChunksDirectoryName = "chunks";
-
-// Whether a directory's base name is one SporeWriter stages in
-// (".<name>.staging-<suffix>").
-bool is_staging_name(std::string_view basename);
 
 // Builds one spore. Chunks go into chunks() while the manifest is being
 // assembled; commit() publishes everything at once. Destroying a writer
@@ -31,11 +29,12 @@ public:
     // Starts a spore that will appear at final_path, which must not exist.
     static Result<SporeWriter> begin(const std::string& final_path);
 
-    SporeWriter(SporeWriter&& other) noexcept;
+    SporeWriter(SporeWriter&& other) noexcept = default;
     SporeWriter& operator=(SporeWriter&&) = delete;
     SporeWriter(const SporeWriter&) = delete;
     SporeWriter& operator=(const SporeWriter&) = delete;
-    ~SporeWriter();
+    // Removes the staging directory unless committed.
+    ~SporeWriter() = default;
 
     // The staging chunk store; every stored chunk the manifest names must be here.
     ChunkStore& chunks() { return m_chunks; }
@@ -44,22 +43,19 @@ public:
     // renames the staging directory to the final path durably.
     Result<void> commit(const Manifest& manifest);
 
-    // The staging directory, for diagnostics and tests.
-    const std::string& staging_path() const { return m_staging_path; }
+    // The staging directory, for diagnostics and tests; empty once committed.
+    const std::string& staging_path() const { return m_staging.path(); }
 
 private:
-    SporeWriter(std::string final_path, std::string staging_path, ChunkStore chunks)
-        : m_final_path(std::move(final_path))
-        , m_staging_path(std::move(staging_path))
+    SporeWriter(StagingDirectory staging, ChunkStore chunks)
+        : m_staging(std::move(staging))
         , m_chunks(std::move(chunks))
     {
     }
 
     Result<void> write_manifest(const Manifest& manifest);
-    Result<void> publish();
 
-    std::string m_final_path;
-    std::string m_staging_path; // empty once committed or moved from
+    StagingDirectory m_staging;
     ChunkStore m_chunks;
 };
 
@@ -68,7 +64,8 @@ private:
 // contents are verified as they are read.
 class SporeReader {
 public:
-    // Opens the spore at path.
+    // Opens the spore at path. Its chunks/ may be a directory or a symlink
+    // to one (a fork child's chunks -> ../chunks).
     static Result<SporeReader> open(const std::string& path);
 
     // The parsed, validated manifest.

@@ -94,6 +94,8 @@ inline Manifest sample_manifest(std::vector<MemoryChunk> chunks = {{}, {}, {}, {
     manifest.memory = {kTestChunkSize, std::move(chunks)};
     manifest.agent = {1, 1024};
     manifest.running_sessions.push_back({"session-1", 10, 0});
+    manifest.identity = {
+        3, 2, 0, 1, "", "0123456789abcdef0123456789abcdef", "spore-0123456789ab", "02aabbccddee"};
     return manifest;
 }
 

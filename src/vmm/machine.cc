@@ -11,6 +11,7 @@
 #include "virtio/mmio_transport.h"
 #include "vmm/debug_uart.h"
 #include "vmm/devices/console.h"
+#include "vmm/devices/generation.h"
 #include "vmm/devices/rng.h"
 #include "spore/memory_image.h"
 #include "vmm/devices/vsock.h"
@@ -54,7 +55,9 @@ std::string kernel_command_line(const MachineConfig& config)
 {
     // panic=-1 turns a guest panic into PSCI SYSTEM_RESET, which the
     // monitor reports instead of hanging.
-    std::string line = "console=hvc0 panic=-1 rdinit=/init";
+    // The generation device is driven from user space through UIO.
+    std::string line = "console=hvc0 panic=-1 rdinit=/init uio_pdrv_genirq.of_id=";
+    line += board::generation_compatible;
     if (config.verbose_kernel) {
         char earlycon[64];
         std::snprintf(earlycon, sizeof earlycon, " earlycon=uart8250,mmio32,0x%" PRIx64 " loglevel=7",
@@ -192,7 +195,24 @@ Result<void> Machine::create_devices(const MachineConfig& config)
     auto vsock = TRY(VsockDevice::create(board::guest_cid));
     m_vsock = vsock.get();
     TRY(attach_virtio(board::VirtioSlot::Vsock, std::move(vsock)));
+    return create_generation_device(nullptr);
+}
+
+Result<void> Machine::create_generation_device(const NamedValues* saved_state)
+{
+    auto& line = m_interrupt_lines.emplace_back(make_interrupt_line(board::generation_intid));
+    auto device = TRY(GenerationDevice::create(*line));
+    if (saved_state)
+        TRY_CONTEXT(device->restore_state(*saved_state), "generation device");
+    m_bus.add(board::generation_base, board::generation_size, *device);
+    m_generation = device.get();
+    m_devices.push_back(std::move(device));
     return {};
+}
+
+Result<void> Machine::present_generation(uint64_t generation, const std::string& parameters_json)
+{
+    return m_generation->present(generation, parameters_json);
 }
 
 Result<void> Machine::start()

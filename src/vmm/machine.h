@@ -22,6 +22,7 @@
 namespace spore {
 
 class ChunkStore;
+class GenerationDevice;
 class VirtioDevice;
 class VirtioMmioTransport;
 class VsockDevice;
@@ -92,6 +93,10 @@ public:
     void set_stop_hook(std::function<void()> hook);
 
     VsockDevice& vsock() { return *m_vsock; }
+
+    // Hands the guest a new generation through the generation device and
+    // raises its interrupt. Only before start() or while paused.
+    Result<void> present_generation(uint64_t generation, const std::string& parameters_json);
     GuestMemory& memory() { return m_memory; }
 
 private:
@@ -99,6 +104,7 @@ private:
 
     static Result<std::unique_ptr<Machine>> create_empty(GuestMemory memory, bool capturable);
     Result<void> create_debug_uart(std::function<void(std::string_view)> sink);
+    Result<void> create_generation_device(const NamedValues* saved_state);
     std::unique_ptr<InterruptLine> make_interrupt_line(uint32_t intid);
     Result<void> restore_devices(const Manifest& manifest);
     Result<std::vector<bool>> dirty_chunks(uint64_t chunk_size);
@@ -118,6 +124,7 @@ private:
     std::vector<std::unique_ptr<InterruptLine>> m_interrupt_lines;
     std::vector<std::unique_ptr<MmioDevice>> m_devices;
     VsockDevice* m_vsock = nullptr;
+    GenerationDevice* m_generation = nullptr;
     std::vector<std::pair<std::string, VirtioMmioTransport*>> m_transports;
     uint64_t m_ram_size = 0;
     std::function<void(std::string_view)> m_console_sink;

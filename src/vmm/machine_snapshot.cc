@@ -15,6 +15,7 @@
 #include "spore/memory_image.h"
 #include "virtio/mmio_transport.h"
 #include "vmm/devices/console.h"
+#include "vmm/devices/generation.h"
 #include "vmm/devices/rng.h"
 #include "vmm/devices/vsock.h"
 #include "vmm/gic_state.h"
@@ -170,7 +171,7 @@ Result<std::unique_ptr<Machine>> Machine::restore(const RestoreConfig& config)
 Result<void> Machine::restore_devices(const Manifest& manifest)
 {
     for (const auto& device : manifest.devices) {
-        if (device.slot != "console" && device.slot != "rng" && device.slot != "vsock")
+        if (device.slot != "console" && device.slot != "rng" && device.slot != "vsock" && device.slot != "generation")
             return Error::invalid("unknown device slot " + device.slot);
     }
     auto restore_slot = [&](board::VirtioSlot slot, std::unique_ptr<VirtioDevice> device) -> Result<void> {
@@ -189,7 +190,11 @@ Result<void> Machine::restore_devices(const Manifest& manifest)
     auto vsock = TRY(VsockDevice::create(board::guest_cid));
     m_vsock = vsock.get();
     TRY(restore_slot(board::VirtioSlot::Vsock, std::move(vsock)));
-    return {};
+
+    const DeviceState* generation = find_device(manifest, "generation");
+    if (!generation)
+        return Error::invalid("no state for the generation device");
+    return create_generation_device(&generation->device);
 }
 
 Result<void> Machine::pause_all()
@@ -257,6 +262,7 @@ Result<Manifest> Machine::capture(ChunkStore& store)
     manifest.gic = TRY(save_gic_state(m_vm, mpidrs));
     for (auto& [slot, transport] : m_transports)
         manifest.devices.push_back(TRY(transport->save_state(slot)));
+    manifest.devices.push_back(DeviceState{"generation", 0, {}, m_generation->save_state()});
 
     uint64_t chunk_size = m_baseline ? m_baseline->chunk_size : kDefaultChunkSize;
     auto dirty = TRY(dirty_chunks(chunk_size));

@@ -74,3 +74,13 @@ expect_contains() {
 expect_between() {
     [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || fail "$1 is $2, want $3..$4"
 }
+
+# wait_lines FILE N: waits until FILE has at least N lines.
+wait_lines() {
+    tries=0
+    while [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -lt "$2" ]; do
+        tries=$((tries + 1))
+        [ $tries -lt 300 ] || fail "$1 never reached $2 lines: [$(excerpt "$1")]"
+        sleep 0.1
+    done
+}

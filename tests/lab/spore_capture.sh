@@ -80,16 +80,6 @@ test_four_vcpu_spore_resumes_with_four_vcpus() {
 # (forever when N is 0).
 counter='i=0; while [ "$N" = 0 ] || [ $i -lt "$N" ]; do i=$((i + 1)); echo $i; sleep 0.5; done'
 
-# wait_lines FILE N: waits until FILE has at least N lines.
-wait_lines() {
-    tries=0
-    while [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -lt "$2" ]; do
-        tries=$((tries + 1))
-        [ $tries -lt 300 ] || fail "$1 never reached $2 lines: [$(excerpt "$1")]"
-        sleep 0.1
-    done
-}
-
 # expect_count_from FILE FIRST: FILE holds FIRST, FIRST+1, ... with no gap.
 expect_count_from() {
     awk -v first="$2" 'NR == 1 && $1 != first { print "starts at " $1 ", want " first; exit 1 }

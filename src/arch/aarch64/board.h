@@ -84,6 +84,14 @@ constexpr uint32_t virtio_slot_intid(VirtioSlot slot)
     return spi_base + virtio_spi_base + static_cast<uint32_t>(slot);
 }
 
+// The generation device (docs/generation-device.md): a register page and a
+// parameter page, one SPI.
+constexpr uint64_t generation_base = 0x0b00'0000;
+constexpr uint64_t generation_size = 8 * KiB;
+constexpr uint32_t generation_spi = 8;
+constexpr uint32_t generation_intid = spi_base + generation_spi;
+constexpr const char* generation_compatible = "sporevm,generation-v1";
+
 // vsock addressing.
 constexpr uint64_t guest_cid = 3;
 

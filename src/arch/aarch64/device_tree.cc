@@ -148,6 +148,15 @@ void add_virtio(FdtWriter& fdt, board::VirtioSlot slot)
     fdt.end();
 }
 
+void add_generation_device(FdtWriter& fdt)
+{
+    fdt.begin(node_name("generation", board::generation_base).c_str());
+    fdt.string("compatible", board::generation_compatible);
+    fdt.reg({{board::generation_base, board::generation_size}});
+    fdt.cells("interrupts", {irq_type_spi, board::generation_spi, irq_level_high});
+    fdt.end();
+}
+
 void add_chosen(FdtWriter& fdt, const DeviceTreeConfig& config)
 {
     fdt.begin("chosen");
@@ -190,6 +199,7 @@ Result<std::vector<uint8_t>> build_device_tree(const DeviceTreeConfig& config)
     add_timer(fdt);
     for (auto slot : config.virtio_slots)
         add_virtio(fdt, slot);
+    add_generation_device(fdt);
 
     fdt.end();
     return fdt.finish();

@@ -86,6 +86,16 @@ TEST(DeviceTree, VirtioNodesOnlyForPresentSlotsWithTheirSpi)
     EXPECT_EQ(fdt32_to_cpu(cells[1]), board::virtio_spi_base + 2);
 }
 
+TEST(DeviceTree, GenerationDeviceHasItsPageAndSpi)
+{
+    auto blob = build_device_tree(make_config());
+    ASSERT_TRUE(blob.has_value());
+    const void* fdt = blob->data();
+    EXPECT_EQ(property_string(fdt, "/generation@b000000", "compatible"), "sporevm,generation-v1");
+    EXPECT_EQ(property_u64(fdt, "/generation@b000000", "reg", 0), board::generation_base);
+    EXPECT_EQ(property_u64(fdt, "/generation@b000000", "reg", 1), board::generation_size);
+}
+
 TEST(DeviceTree, VcpuCountOutOfRangeIsRefused)
 {
     auto config = make_config();
