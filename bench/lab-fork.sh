@@ -28,7 +28,7 @@ kib() { awk -v field="$1:" '$1 == field { print $2 }' "/proc/$2/smaps_rollup"; }
 
 spore run --memory 512M -- /bin/sh -c "$idle" >"$work/parent.out" 2>&1 &
 wait_up "$work/parent.out" 1
-parent_pid=$(pgrep -f "spore run --memory 512M" | head -n 1)
+parent_pid=$(pids_of "spore run --memory 512M -- " | head -n 1)
 parent_rss=$(kib Rss "$parent_pid")
 kill "$parent_pid"
 wait 2>/dev/null || true
@@ -42,11 +42,11 @@ wait_up "$work/children.out" "$COUNT"
 all_up_ms=$(($(uptime_ms) - started))
 
 : >"$work/pss.txt"
-for pid in $(pgrep -f "run --from $work/batch/"); do
+for pid in $(pids_of "run --from $work/batch/"); do
     echo "$(kib Pss "$pid") $(kib Rss "$pid")" >>"$work/pss.txt"
 done
 kill "$fanout_pid"
-pkill -f "run --from $work/batch/" || true
+kill $(pids_of "run --from $work/batch/") 2>/dev/null || true
 wait 2>/dev/null || true
 
 measured=$(wc -l <"$work/pss.txt")

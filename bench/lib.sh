@@ -27,3 +27,11 @@ median() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# pids_of TEXT: PIDs whose command line contains TEXT (the lab has no pgrep).
+pids_of() {
+    for entry in /proc/[0-9]*; do
+        line=$( { tr "\0" " " <"$entry/cmdline"; } 2>/dev/null) || continue
+        case "$line" in *"$1"*) echo "${entry#/proc/}" ;; esac
+    done
+}

@@ -84,3 +84,11 @@ wait_lines() {
         sleep 0.1
     done
 }
+
+# pids_of TEXT: PIDs whose command line contains TEXT (the lab has no pgrep).
+pids_of() {
+    for entry in /proc/[0-9]*; do
+        line=$( { tr "\0" " " <"$entry/cmdline"; } 2>/dev/null) || continue
+        case "$line" in *"$1"*) echo "${entry#/proc/}" ;; esac
+    done
+}

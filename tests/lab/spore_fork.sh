@@ -95,7 +95,7 @@ test_fanout_for_stops_children_still_running() {
     # Stopping at the end of --for is how a bounded fan-out ends, not a failure.
     expect_status 0
     expect_contains stderr stopped
-    [ -z "$(pgrep -f 'spore run --from' || true)" ] || fail "children still running after fanout ended"
+    [ -z "$(pids_of "run --from $fork_batch")" ] || fail "children still running after fanout ended"
 }
 
 test_process_running_at_capture_sees_the_child_identity() {
