@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
@@ -228,6 +230,37 @@ TEST_F(ForkTest, AnInterruptedForkLeavesNoBatchAndNoStaging)
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().code(), ErrorCode::Interrupted);
     EXPECT_EQ(list_directory(m_directory.path()), std::vector<std::string>{"parent"});
+}
+
+// SIGKILL mid-fork: no cleanup runs, so at most the hidden staging
+// directory is left, and neither it nor anything in it reads as a spore.
+TEST_F(ForkTest, AForkKilledMidwayLeavesNothingThatLooksLikeABatch)
+{
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ForkOptions options;
+        options.on_child_staged = [](uint32_t staged, uint32_t) -> Result<void> {
+            if (staged == 50)
+                ::raise(SIGKILL);
+            return {};
+        };
+        (void)fork_spore(m_parent, 100, m_out, options);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    EXPECT_FALSE(exists(m_out));
+    std::vector<std::string> left = list_directory(m_directory.path());
+    ASSERT_EQ(left.size(), 2u);
+    std::string staging = left[0] == "parent" ? left[1] : left[0];
+    EXPECT_TRUE(is_staging_name(staging));
+    EXPECT_FALSE(SporeReader::open(m_directory.file(staging) + "/000000"));
+    // The same output can be forked afresh.
+    fork(m_parent, 3, m_out);
+    EXPECT_TRUE(SporeReader::open(m_out + "/000002"));
 }
 
 TEST_F(ForkTest, AParentThatIsNotASporeIsRefused)
