@@ -11,20 +11,11 @@
 namespace spore {
 namespace {
 
+using testing::chunk_bytes;
+using testing::exists;
 using testing::list_directory;
 using testing::sample_manifest;
 using testing::TemporaryDirectory;
-
-std::vector<uint8_t> chunk_bytes(uint8_t fill)
-{
-    return std::vector<uint8_t>(testing::kTestChunkSize, fill);
-}
-
-bool exists(const std::string& path)
-{
-    struct stat status;
-    return ::lstat(path.c_str(), &status) == 0;
-}
 
 class SporeDirectoryTest : public ::testing::Test {
 protected:

@@ -70,6 +70,19 @@ inline void write_text(const std::string& path, const std::string& text)
 // Chunk size used by the small test images: the smallest the format allows.
 inline constexpr uint64_t kTestChunkSize = 64 << 10;
 
+// One test chunk of bytes all equal to fill.
+inline std::vector<uint8_t> chunk_bytes(uint8_t fill)
+{
+    return std::vector<uint8_t>(kTestChunkSize, fill);
+}
+
+// Whether anything, even a dangling symlink, is at path.
+inline bool exists(const std::string& path)
+{
+    struct stat status;
+    return ::lstat(path.c_str(), &status) == 0;
+}
+
 // A valid two-vCPU manifest with four chunks of RAM; chunk digests are
 // given by the caller (nullopt for zero chunks).
 inline Manifest sample_manifest(std::vector<MemoryChunk> chunks = {{}, {}, {}, {}})
