@@ -14,6 +14,7 @@
 
 #include "common/file.h"
 #include "common/sha256.h"
+#include "spore/cache_directory.h"
 #include "spore/digest.h"
 #include "spore/durable_file.h"
 #include "spore/manifest_json.h"
@@ -196,16 +197,6 @@ Result<std::string> home_directory()
     return std::string(home);
 }
 
-Result<std::string> default_cache_directory()
-{
-    const char* cache = std::getenv("SPOREVM_CACHE");
-    if (cache && cache[0] != '\0')
-        return std::string(cache) + "/ram";
-    if (auto xdg = absolute_environment("XDG_CACHE_HOME"))
-        return *xdg + "/sporevm/ram";
-    return TRY(home_directory()) + "/.cache/sporevm/ram";
-}
-
 Result<std::string> default_key_path()
 {
     if (auto xdg = absolute_environment("XDG_DATA_HOME"))
@@ -222,7 +213,7 @@ std::string hex_of(const std::string& digest)
 
 Result<BackingFileCache> BackingFileCache::open_default()
 {
-    std::string directory = TRY(default_cache_directory());
+    std::string directory = TRY_CONTEXT(user_cache_directory("ram"), "backing file cache");
     std::string key_path = TRY(default_key_path());
     return open(directory, key_path);
 }

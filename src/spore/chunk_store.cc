@@ -58,13 +58,26 @@ Result<std::string> ChunkStore::put(std::span<const uint8_t> bytes)
     auto size = stored_size(digest);
     if (size && *size == bytes.size())
         return digest;
-    return write_new(bytes, digest);
+    return write_new(bytes, digest, Durability::Synced);
 }
 
-Result<std::string> ChunkStore::write_new(std::span<const uint8_t> bytes, const std::string& digest)
+Result<void> ChunkStore::put_verified(
+    const std::string& digest, std::span<const uint8_t> bytes, Durability durability)
+{
+    if (bytes.size() > kMaxChunkFileSize) {
+        return Error::invalid("chunk store: " + std::to_string(bytes.size())
+            + "-byte chunk is larger than the limit of " + std::to_string(kMaxChunkFileSize));
+    }
+    TRY(write_new(bytes, digest, durability));
+    return {};
+}
+
+Result<std::string> ChunkStore::write_new(
+    std::span<const uint8_t> bytes, const std::string& digest, Durability durability)
 {
     std::string name = TRY(file_name(digest));
-    TRY_CONTEXT(write_file_atomically(m_directory.get(), m_path, name, bytes, 0644), "chunk store");
+    TRY_CONTEXT(write_file_atomically(m_directory.get(), m_path, name, bytes, 0644, durability),
+        "chunk store");
     return digest;
 }
 
@@ -150,6 +163,11 @@ Result<void> ChunkStore::copy_from(const ChunkStore& other, const std::string& d
 Result<void> ChunkStore::sync() const
 {
     return sync_file(m_directory.get(), "chunk store: " + m_path);
+}
+
+Result<void> ChunkStore::sync_file_system() const
+{
+    return spore::sync_file_system(m_directory.get(), "chunk store: " + m_path);
 }
 
 } // namespace spore

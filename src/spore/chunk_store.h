@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "spore/durable_file.h"
 
 namespace spore {
 
@@ -30,6 +31,13 @@ public:
     // that name with the right size is kept and not rewritten.
     Result<std::string> put(std::span<const uint8_t> bytes);
 
+    // Stores bytes the caller has verified to hash to digest, replacing any
+    // file of that name (which a caller reaches only when it failed to
+    // verify). With Deferred durability the caller must call
+    // sync_file_system() before publishing anything that names it.
+    Result<void> put_verified(
+        const std::string& digest, std::span<const uint8_t> bytes, Durability durability);
+
     // Reads the chunk into out, whose size is the chunk's expected size, and
     // verifies its digest. On failure out holds unspecified bytes.
     Result<void> read_verified(const std::string& digest, std::span<uint8_t> out) const;
@@ -47,6 +55,14 @@ public:
     // Makes the directory's entries durable (after a batch of puts).
     Result<void> sync() const;
 
+    // Makes everything written on the store's file system durable, Deferred
+    // chunks included (syncfs).
+    Result<void> sync_file_system() const;
+
+    // The size of a stored chunk file without reading it; NotFound if it is
+    // missing.
+    Result<uint64_t> stored_size(const std::string& digest) const;
+
     // The directory this store lives in.
     const std::string& path() const { return m_path; }
 
@@ -60,10 +76,8 @@ private:
     // The file name for a digest, after checking the digest's form.
     static Result<std::string> file_name(const std::string& digest);
 
-    // Stats the chunk file; NotFound if it is missing.
-    Result<uint64_t> stored_size(const std::string& digest) const;
-
-    Result<std::string> write_new(std::span<const uint8_t> bytes, const std::string& digest);
+    Result<std::string> write_new(
+        std::span<const uint8_t> bytes, const std::string& digest, Durability durability);
     Result<void> copy_from(const ChunkStore& other, const std::string& digest);
 
     std::string m_path;

@@ -119,7 +119,7 @@ std::string unique_suffix()
 }
 
 Result<void> write_file_atomically(int directory_fd, const std::string& directory_path,
-    const std::string& name, std::span<const uint8_t> bytes, mode_t mode)
+    const std::string& name, std::span<const uint8_t> bytes, mode_t mode, Durability durability)
 {
     std::string temporary = "." + name + ".tmp-" + unique_suffix();
     std::string what = directory_path + "/" + name;
@@ -132,7 +132,8 @@ Result<void> write_file_atomically(int directory_fd, const std::string& director
         TRY(write_fully(file.get(), bytes, what));
         if (::fchmod(file.get(), mode) < 0)
             return Error::from_errno(what + ": chmod");
-        TRY(sync_file(file.get(), what));
+        if (durability == Durability::Synced)
+            TRY(sync_file(file.get(), what));
         if (::renameat(directory_fd, temporary.c_str(), directory_fd, name.c_str()) < 0)
             return Error::from_errno(what + ": rename");
         return {};
@@ -140,6 +141,13 @@ Result<void> write_file_atomically(int directory_fd, const std::string& director
     if (!written)
         ::unlinkat(directory_fd, temporary.c_str(), 0);
     return written;
+}
+
+Result<void> sync_file_system(int fd, const std::string& what)
+{
+    if (::syncfs(fd) < 0)
+        return Error::from_errno(what + ": syncfs");
+    return {};
 }
 
 } // namespace spore

@@ -40,10 +40,22 @@ Result<void> fill_random(std::span<uint8_t> bytes);
 // and random hex. Temporary names built from it never collide.
 std::string unique_suffix();
 
+// Whether a write waits for stable storage before it returns. A Deferred
+// write must be covered by sync_file_system() before anything that names
+// it is published: one syncfs for a batch of files costs one journal
+// commit where an fsync per file costs one each.
+enum class Durability { Synced, Deferred };
+
 // Replaces directory/name with bytes atomically: a hidden temporary file in
-// the same directory is written, chmod-ed to mode, synced and renamed over
-// name. The directory itself is not synced; the caller decides when.
+// the same directory is written, chmod-ed to mode, synced (unless
+// Deferred) and renamed over name. The directory itself is not synced; the
+// caller decides when.
 Result<void> write_file_atomically(int directory_fd, const std::string& directory_path,
-    const std::string& name, std::span<const uint8_t> bytes, mode_t mode);
+    const std::string& name, std::span<const uint8_t> bytes, mode_t mode,
+    Durability durability = Durability::Synced);
+
+// Writes back every dirty inode and block of the file system holding fd
+// and waits (syncfs).
+Result<void> sync_file_system(int fd, const std::string& what);
 
 } // namespace spore

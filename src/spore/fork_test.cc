@@ -173,8 +173,6 @@ TEST_F(ForkTest, TenThousandChildrenAreMade)
     ASSERT_TRUE(last) << last.error().message();
     EXPECT_EQ(last->manifest().identity.fork_index, 9999u);
     EXPECT_EQ(last->manifest().identity.fork_count, 10000u);
-    // Paperwork only: well under a millisecond a child even on slow disks.
-    EXPECT_LT(result->elapsed, std::chrono::seconds(10));
 }
 
 TEST_F(ForkTest, CountsOutsideOneToTenThousandAreRefused)
