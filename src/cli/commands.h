@@ -21,5 +21,9 @@ void add_resume_command(CLI::App& app, Handler& handler);
 void add_inspect_command(CLI::App& app, Handler& handler);
 void add_fork_command(CLI::App& app, Handler& handler);
 void add_fanout_command(CLI::App& app, Handler& handler);
+void add_pack_command(CLI::App& app, Handler& handler);
+void add_unpack_command(CLI::App& app, Handler& handler);
+void add_push_command(CLI::App& app, Handler& handler);
+void add_pull_command(CLI::App& app, Handler& handler);
 
 } // namespace spore::cli

@@ -30,6 +30,10 @@ int main(int argc, char** argv)
     spore::cli::add_inspect_command(app, handler);
     spore::cli::add_fork_command(app, handler);
     spore::cli::add_fanout_command(app, handler);
+    spore::cli::add_pack_command(app, handler);
+    spore::cli::add_unpack_command(app, handler);
+    spore::cli::add_push_command(app, handler);
+    spore::cli::add_pull_command(app, handler);
 
     try {
         app.parse(argc, argv);

@@ -7,6 +7,7 @@
 
 #include "arch/aarch64/board.h"
 #include "cli/commands.h"
+#include "remote/open_remote.h"
 
 #ifndef SPOREVM_VERSION
 #define SPOREVM_VERSION "unknown"
@@ -39,6 +40,9 @@ Result<int> print_version()
     std::printf("board: device model %u\n", board::device_model_version);
     std::printf("host: %s %s %s\n", host.sysname, host.release, host.machine);
     std::printf("/dev/kvm: %s\n", kvm_status());
+    std::printf("remote stores: %s\n",
+        remote::remote_transports_available() ? "s3, http(s), oci registries, directories"
+                                              : "directories only (built without libcurl)");
     return 0;
 }
 

@@ -1,0 +1,610 @@
+// HttpClient and HttpRemote against nginx (tests/remote/servers/nginx.sh)
+// and s3rver, plus a canned-response server on loopback for the peers no
+// real server imitates: endless headers, lying lengths, hostile redirects.
+
+#include "remote/http_remote.h"
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "remote/layout_store.h"
+#include "remote/s3_remote.h"
+#include "remote/testing/test_servers.h"
+#include "spore/digest.h"
+
+namespace spore::remote {
+namespace {
+
+using testing::TestServers;
+
+const std::string& server(const std::string& name)
+{
+    return TestServers::get()[name];
+}
+
+std::vector<uint8_t> pattern(size_t size, uint8_t seed)
+{
+    std::vector<uint8_t> bytes(size);
+    for (size_t index = 0; index < size; index++)
+        bytes[index] = static_cast<uint8_t>(index * 131 + seed + index / 4096);
+    return bytes;
+}
+
+// A path segment no other test (or earlier run) uses.
+std::string unique_name()
+{
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string(test->test_suite_name()) + "-" + test->name() + "-"
+        + std::to_string(::getpid());
+}
+
+// Writes bytes to RELATIVE under the web root, creating directories.
+void place_file(const std::string& relative, std::span<const uint8_t> bytes)
+{
+    std::filesystem::path path = server("SPOREVM_TEST_HTTP_ROOT") + "/" + relative;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+std::shared_ptr<HttpClient> client_with_test_ca()
+{
+    HttpOptions options;
+    options.ca_file = server("SPOREVM_TEST_CA");
+    return HttpClient::create(options).value();
+}
+
+bool contains_text(const std::string& text, const std::string& part)
+{
+    return text.find(part) != std::string::npos;
+}
+
+// contains() as a plain answer; an error fails the test and reads as false.
+bool holds(Remote& remote, const std::string& digest, uint64_t size)
+{
+    auto contained = remote.contains({ContentKind::Blob, digest, ""}, size);
+    if (!contained) {
+        ADD_FAILURE() << contained.error().message();
+        return false;
+    }
+    return *contained;
+}
+
+// Answers one connection with a fixed response, after reading the request
+// head, which it keeps; for peers that misbehave in ways real servers do
+// not. filler_bytes of 'x' follow the response, sent until the client hangs up.
+class CannedServer {
+public:
+    explicit CannedServer(std::string response, size_t filler_bytes = 0)
+        : m_response(std::move(response))
+        , m_filler_bytes(filler_bytes)
+    {
+        m_listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t length = sizeof(address);
+        bool ok = m_listener >= 0
+            && ::bind(m_listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0
+            && ::listen(m_listener, 1) == 0
+            && ::getsockname(m_listener, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+        if (!ok)
+            std::abort();
+        m_port = ntohs(address.sin_port);
+        m_thread = std::thread([this] { serve(); });
+    }
+    ~CannedServer()
+    {
+        m_thread.join();
+        ::close(m_listener);
+    }
+    CannedServer(const CannedServer&) = delete;
+    CannedServer& operator=(const CannedServer&) = delete;
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+    // The request head received; read after the client call returned.
+    const std::string& request() const { return m_request; }
+
+private:
+    // Every wait is bounded, so a test that never connects still ends.
+    static bool wait_for(int fd, short events)
+    {
+        pollfd poll_fd{fd, events, 0};
+        return ::poll(&poll_fd, 1, 10000) == 1;
+    }
+
+    void serve()
+    {
+        if (!wait_for(m_listener, POLLIN))
+            return;
+        int connection = ::accept4(m_listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (connection < 0)
+            return;
+        char buffer[4096];
+        while (!contains_text(m_request, "\r\n\r\n") && m_request.size() < (1 << 20)
+            && wait_for(connection, POLLIN)) {
+            ssize_t count = ::recv(connection, buffer, sizeof(buffer), 0);
+            if (count <= 0)
+                break;
+            m_request.append(buffer, static_cast<size_t>(count));
+        }
+        bool sent = send_all(connection, m_response);
+        std::string filler(64 << 10, 'x');
+        for (size_t left = m_filler_bytes; sent && left > 0; left -= std::min(left, filler.size()))
+            sent = send_all(
+                connection, std::string_view(filler).substr(0, std::min(left, filler.size())));
+        ::shutdown(connection, SHUT_WR);
+        ::close(connection);
+    }
+
+    static bool send_all(int fd, std::string_view data)
+    {
+        while (!data.empty()) {
+            if (!wait_for(fd, POLLOUT))
+                return false;
+            ssize_t count = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+            if (count <= 0)
+                return false;
+            data.remove_prefix(static_cast<size_t>(count));
+        }
+        return true;
+    }
+
+    std::string m_response;
+    size_t m_filler_bytes;
+    int m_listener = -1;
+    uint16_t m_port = 0;
+    std::thread m_thread;
+    std::string m_request;
+};
+
+// HttpClient against real servers.
+
+TEST(HttpClientTest, GetReturnsStatusHeadersAndBody)
+{
+    auto bytes = pattern(10000, 1);
+    place_file(unique_name() + "/file", bytes);
+    HttpRequest request;
+    request.url = server("SPOREVM_TEST_HTTP_URL") + "/" + unique_name() + "/file";
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_TRUE(response) << response.error().message();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, bytes);
+    EXPECT_EQ(content_length_of(*response), 10000u);
+    EXPECT_EQ(response->header("server").value_or("").rfind("nginx", 0), 0u);
+}
+
+TEST(HttpClientTest, HeadReturnsTheLengthWithoutABody)
+{
+    place_file(unique_name() + "/file", pattern(5000, 2));
+    HttpRequest request;
+    request.method = "HEAD";
+    request.url = server("SPOREVM_TEST_HTTP_URL") + "/" + unique_name() + "/file";
+    request.max_response_size = 0;
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_TRUE(response) << response.error().message();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(content_length_of(*response), 5000u);
+    EXPECT_TRUE(response->body.empty());
+}
+
+TEST(HttpClientTest, PutSendsTheBodyWhichAGetReturns)
+{
+    // s3rver accepts unsigned requests, which makes it a plain PUT target.
+    std::string url = server("SPOREVM_TEST_S3_ENDPOINT") + "/" + server("SPOREVM_TEST_S3_BUCKET")
+        + "/" + unique_name();
+    auto bytes = pattern(3 << 20, 3);
+    auto client = client_with_test_ca();
+    HttpRequest put;
+    put.method = "PUT";
+    put.url = url;
+    put.body = bytes;
+    auto stored = client->send(put);
+    ASSERT_TRUE(stored) << stored.error().message();
+    EXPECT_EQ(stored->status, 200) << stored->body_excerpt();
+
+    HttpRequest get;
+    get.url = url;
+    get.max_response_size = bytes.size();
+    auto fetched = client->send(get);
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    EXPECT_EQ(fetched->status, 200);
+    EXPECT_EQ(fetched->body, bytes);
+    EXPECT_EQ(fetched->header("content-type"), "application/octet-stream");
+}
+
+TEST(HttpClientTest, ResponseOfExactlyTheLimitIsAcceptedAndOneByteOverRefused)
+{
+    place_file(unique_name() + "/file", pattern(100000, 4));
+    HttpRequest request;
+    request.url = server("SPOREVM_TEST_HTTP_URL") + "/" + unique_name() + "/file";
+    request.max_response_size = 100000;
+    auto client = client_with_test_ca();
+    EXPECT_TRUE(client->send(request));
+
+    request.max_response_size = 99999;
+    auto response = client->send(request);
+    ASSERT_FALSE(response);
+    EXPECT_EQ(response.error().code(), ErrorCode::InvalidInput);
+    EXPECT_TRUE(contains_text(response.error().message(), "longer than 99999 bytes"))
+        << response.error().message();
+}
+
+TEST(HttpClientTest, HttpsIsVerifiedWithTheTestCa)
+{
+    place_file(unique_name() + "/file", pattern(100, 5));
+    HttpRequest request;
+    request.url = server("SPOREVM_TEST_HTTPS_URL") + "/" + unique_name() + "/file";
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_TRUE(response) << response.error().message();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, pattern(100, 5));
+}
+
+TEST(HttpClientTest, HttpsFailsWithoutTheTestCa)
+{
+    place_file(unique_name() + "/file", pattern(100, 6));
+    HttpRequest request;
+    request.url = server("SPOREVM_TEST_HTTPS_URL") + "/" + unique_name() + "/file";
+    auto response = HttpClient::create({}).value()->send(request);
+    ASSERT_FALSE(response);
+    EXPECT_TRUE(contains_text(response.error().message(), "certificate"))
+        << response.error().message();
+}
+
+TEST(HttpClientTest, MissingCaFileIsRefusedAtCreation)
+{
+    HttpOptions options;
+    options.ca_file = "/nonexistent/ca.pem";
+    EXPECT_FALSE(HttpClient::create(options));
+}
+
+TEST(HttpClientTest, RedirectIsReturnedNotFollowed)
+{
+    place_file(unique_name() + "/file", pattern(100, 7));
+    HttpRequest request;
+    request.url = server("SPOREVM_TEST_HTTP_REDIRECT_URL") + "/" + unique_name() + "/file";
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_TRUE(response) << response.error().message();
+    EXPECT_EQ(response->status, 302);
+    EXPECT_EQ(response->header("location"),
+        server("SPOREVM_TEST_HTTP_URL") + "/" + unique_name() + "/file");
+    EXPECT_NE(response->body, pattern(100, 7));
+}
+
+TEST(HttpClientTest, NoListenerIsATransportError)
+{
+    HttpRequest request;
+    request.url = "http://127.0.0.1:1/";
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_FALSE(response);
+    EXPECT_TRUE(contains_text(response.error().message(), "GET http://127.0.0.1:1/: "));
+}
+
+// HttpClient against peers that misbehave.
+
+TEST(HttpClientHostilePeerTest, EndlessHeadersAreRefused)
+{
+    std::string head = "HTTP/1.1 200 OK\r\n";
+    for (int line = 0; line < 400; line++)
+        head += "X-Filler-" + std::to_string(line) + ": " + std::string(1000, 'a') + "\r\n";
+    CannedServer peer(head + "Content-Length: 0\r\n\r\n");
+    HttpRequest request;
+    request.url = peer.url() + "/";
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_FALSE(response);
+    EXPECT_TRUE(contains_text(response.error().message(), "headers are longer than"))
+        << response.error().message();
+}
+
+TEST(HttpClientHostilePeerTest, AnnouncedLengthOverTheLimitIsRefusedBeforeTheBody)
+{
+    CannedServer peer("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n", 1 << 20);
+    HttpRequest request;
+    request.url = peer.url() + "/";
+    request.max_response_size = 4096;
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_FALSE(response);
+    EXPECT_TRUE(contains_text(response.error().message(), "longer than 4096 bytes"))
+        << response.error().message();
+}
+
+TEST(HttpClientHostilePeerTest, UnannouncedEndlessBodyIsCutAtTheLimit)
+{
+    CannedServer peer("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", 64 << 20);
+    HttpRequest request;
+    request.url = peer.url() + "/";
+    request.max_response_size = 1 << 20;
+    auto response = client_with_test_ca()->send(request);
+    ASSERT_FALSE(response);
+    EXPECT_TRUE(contains_text(response.error().message(), "longer than 1048576 bytes"))
+        << response.error().message();
+}
+
+TEST(HttpClientHostilePeerTest, GarbageInsteadOfHttpIsATransportError)
+{
+    CannedServer peer(std::string(5000, '\x01'));
+    HttpRequest request;
+    request.url = peer.url() + "/";
+    EXPECT_FALSE(client_with_test_ca()->send(request));
+}
+
+TEST(HttpClientHostilePeerTest, HostileRedirectIsRefusedWithAPrintableBoundedMessage)
+{
+    CannedServer peer("HTTP/1.1 302 Found\r\nLocation: http://elsewhere/\x1b[31m"
+        + std::string(10000, 'a') + "\r\nContent-Length: 0\r\n\r\n");
+    Location location = parse_location(peer.url() + "/bundle").value();
+    auto remote = HttpRemote::create(location, client_with_test_ca()).value();
+    std::vector<uint8_t> out;
+    auto fetched = remote->fetch({ContentKind::Blob, digest_of(pattern(10, 1)), ""}, 100, out);
+    ASSERT_FALSE(fetched);
+    const std::string& message = fetched.error().message();
+    EXPECT_TRUE(contains_text(message, "redirect refused: 302 to http://elsewhere/")) << message;
+    EXPECT_FALSE(contains_text(message, "\x1b"));
+    EXPECT_LT(message.size(), 600u);
+}
+
+// What S3Remote puts on the wire; s3rver cannot show which headers were signed.
+
+Result<std::unique_ptr<S3Remote>> s3_remote_for(const CannedServer& peer, std::string token)
+{
+    S3Settings settings;
+    settings.endpoint = peer.url();
+    settings.region = "eu-west-1";
+    settings.credentials = AwsSigning{"AKIDEXAMPLE", "secret", "", "s3"};
+    settings.session_token = std::move(token);
+    Location location = parse_location("s3://bucket/prefix").value();
+    return S3Remote::create(location, std::move(settings), client_with_test_ca());
+}
+
+TEST(HttpSignedRequestTest, S3RequestSignsThePayloadHashAndSessionToken)
+{
+    std::string body = "<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
+    CannedServer peer("HTTP/1.1 404 Not Found\r\nContent-Length: " + std::to_string(body.size())
+        + "\r\n\r\n" + body);
+    auto remote = s3_remote_for(peer, "session-token-value").value();
+    std::string digest = digest_of(pattern(10, 2));
+    std::vector<uint8_t> out;
+    auto fetched = remote->fetch({ContentKind::Blob, digest, ""}, 100, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_EQ(fetched.error().code(), ErrorCode::NotFound);
+
+    const std::string& request = peer.request();
+    EXPECT_EQ(request.rfind("GET /bucket/prefix/blobs/sha256/" + digest.substr(7) + " ", 0), 0u)
+        << request;
+    EXPECT_TRUE(contains_text(request, "Credential=AKIDEXAMPLE/")) << request;
+    EXPECT_TRUE(contains_text(request, "/eu-west-1/s3/aws4_request")) << request;
+    EXPECT_TRUE(contains_text(request, "x-amz-content-sha256;x-amz-date;x-amz-security-token"))
+        << request;
+    EXPECT_TRUE(contains_text(request, "\r\nx-amz-security-token: session-token-value\r\n"));
+    EXPECT_TRUE(contains_text(request,
+        "\r\nx-amz-content-sha256: "
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\r\n"));
+    EXPECT_FALSE(contains_text(request, "secret"));
+}
+
+TEST(HttpSignedRequestTest, S3WrongRegionErrorNamesTheBucketRegion)
+{
+    std::string body = "<Error><Code>PermanentRedirect</Code><Message>The bucket you are "
+                       "attempting to access must be addressed using the specified "
+                       "endpoint.</Message></Error>";
+    CannedServer peer("HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: ap-south-1\r\n"
+                      "Content-Length: "
+        + std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto remote = s3_remote_for(peer, "").value();
+    std::vector<uint8_t> out;
+    auto fetched = remote->fetch({ContentKind::Blob, digest_of(pattern(10, 3)), ""}, 100, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_TRUE(contains_text(
+        fetched.error().message(), ": 301 PermanentRedirect: The bucket you are attempting"))
+        << fetched.error().message();
+    EXPECT_TRUE(contains_text(fetched.error().message(), "(the bucket is in region ap-south-1)"));
+}
+
+TEST(HttpSignedRequestTest, S3HugeErrorDocumentIsRefusedAsTooLong)
+{
+    CannedServer peer("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n<Error><Code>", 8 << 20);
+    auto remote = s3_remote_for(peer, "").value();
+    std::vector<uint8_t> out;
+    auto fetched = remote->fetch({ContentKind::Blob, digest_of(pattern(10, 4)), ""}, 100, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_TRUE(contains_text(fetched.error().message(), "longer than 65536 bytes"))
+        << fetched.error().message();
+}
+
+// HttpRemote against nginx.
+
+class HttpRemoteTest : public ::testing::Test {
+protected:
+    // A bundle directory under the web root for this test, and its blobs.
+    std::string bundle_path() const { return unique_name(); }
+
+    std::string place_blob(std::span<const uint8_t> bytes)
+    {
+        std::string digest = digest_of(bytes);
+        place_file(blob_object_name(bundle_path(), digest), bytes);
+        return digest;
+    }
+
+    std::unique_ptr<HttpRemote> open(const std::string& base_variable)
+    {
+        auto location = parse_location(server(base_variable) + "/" + bundle_path());
+        EXPECT_TRUE(location) << location.error().message();
+        auto remote = HttpRemote::create(*location, client_with_test_ca());
+        EXPECT_TRUE(remote) << remote.error().message();
+        return std::move(remote).value();
+    }
+
+    static ContentRef blob(const std::string& digest) { return {ContentKind::Blob, digest, ""}; }
+};
+
+TEST_F(HttpRemoteTest, FetchOverHttpReturnsTheBlob)
+{
+    auto bytes = pattern(300000, 10);
+    std::string digest = place_blob(bytes);
+    std::vector<uint8_t> out;
+    auto fetched = open("SPOREVM_TEST_HTTP_URL")->fetch(blob(digest), bytes.size(), out);
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    EXPECT_EQ(out, bytes);
+}
+
+TEST_F(HttpRemoteTest, FetchOverHttpsReturnsTheBlob)
+{
+    auto bytes = pattern(2 << 20, 11);
+    std::string digest = place_blob(bytes);
+    std::vector<uint8_t> out;
+    auto fetched = open("SPOREVM_TEST_HTTPS_URL")->fetch(blob(digest), 4 << 20, out);
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    EXPECT_EQ(out, bytes);
+}
+
+TEST_F(HttpRemoteTest, FetchThroughTheRateLimitedViewArrivesWholeAndSlowly)
+{
+    // nginx sends the first second's worth (4 MiB) at once, then 4 MiB/s.
+    auto bytes = pattern(6 << 20, 12);
+    std::string digest = place_blob(bytes);
+    std::vector<uint8_t> out;
+    auto start = std::chrono::steady_clock::now();
+    auto fetched = open("SPOREVM_TEST_HTTP_SLOW_URL")->fetch(blob(digest), bytes.size(), out);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    EXPECT_EQ(out, bytes);
+    EXPECT_GE(elapsed, std::chrono::milliseconds(300));
+}
+
+TEST_F(HttpRemoteTest, MissingBlobIsNotFound)
+{
+    std::vector<uint8_t> out;
+    std::string digest = digest_of(pattern(10, 13));
+    auto fetched = open("SPOREVM_TEST_HTTPS_URL")->fetch(blob(digest), 1 << 20, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_EQ(fetched.error().code(), ErrorCode::NotFound);
+    EXPECT_TRUE(contains_text(
+        fetched.error().message(), ": GET blobs/sha256/" + digest.substr(7) + ": 404 not found"))
+        << fetched.error().message();
+}
+
+TEST_F(HttpRemoteTest, MissingBlobIsNotFoundEvenUnderALimitSmallerThanTheErrorPage)
+{
+    std::vector<uint8_t> out;
+    auto fetched = open("SPOREVM_TEST_HTTP_URL")->fetch(blob(digest_of(pattern(1, 14))), 1, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_EQ(fetched.error().code(), ErrorCode::NotFound) << fetched.error().message();
+}
+
+TEST_F(HttpRemoteTest, RedirectIsRefusedNamingTheStatusAndTarget)
+{
+    std::string digest = place_blob(pattern(1000, 15));
+    std::vector<uint8_t> out;
+    auto remote = open("SPOREVM_TEST_HTTP_REDIRECT_URL");
+    auto fetched = remote->fetch(blob(digest), 1 << 20, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_EQ(fetched.error().code(), ErrorCode::InvalidInput);
+    std::string target = server("SPOREVM_TEST_HTTP_URL") + "/" + bundle_path() + "/blobs/sha256/"
+        + digest.substr(7);
+    EXPECT_EQ(fetched.error().message().rfind(remote->describe() + ": GET blobs/sha256/", 0), 0u);
+    EXPECT_TRUE(contains_text(fetched.error().message(), "redirect refused: 302 to " + target))
+        << fetched.error().message();
+    EXPECT_TRUE(out.empty());
+
+    auto contained = remote->contains(blob(digest), 1000);
+    ASSERT_FALSE(contained);
+    EXPECT_TRUE(contains_text(contained.error().message(), "redirect refused"));
+}
+
+TEST_F(HttpRemoteTest, BlobOfExactlyTheLimitIsFetchedAndOneByteOverRefused)
+{
+    auto bytes = pattern(200000, 16);
+    std::string digest = place_blob(bytes);
+    auto remote = open("SPOREVM_TEST_HTTP_URL");
+    std::vector<uint8_t> out;
+    EXPECT_TRUE(remote->fetch(blob(digest), 200000, out));
+
+    auto fetched = remote->fetch(blob(digest), 199999, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_EQ(fetched.error().code(), ErrorCode::InvalidInput);
+    EXPECT_TRUE(contains_text(fetched.error().message(), "199999"));
+}
+
+TEST_F(HttpRemoteTest, BlobOverASmallLimitIsRefused)
+{
+    std::string digest = place_blob(pattern(1000, 17));
+    std::vector<uint8_t> out;
+    auto fetched = open("SPOREVM_TEST_HTTP_URL")->fetch(blob(digest), 999, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_TRUE(contains_text(fetched.error().message(), "1000 bytes, over the limit of 999"))
+        << fetched.error().message();
+}
+
+TEST_F(HttpRemoteTest, ContainsChecksPresenceAndSize)
+{
+    std::string digest = place_blob(pattern(4321, 18));
+    auto remote = open("SPOREVM_TEST_HTTPS_URL");
+    EXPECT_TRUE(holds(*remote, digest, 4321));
+    EXPECT_FALSE(holds(*remote, digest, 4320));
+    EXPECT_FALSE(holds(*remote, digest_of(pattern(1, 19)), 1));
+}
+
+TEST_F(HttpRemoteTest, MalformedDigestIsRefused)
+{
+    std::vector<uint8_t> out;
+    auto fetched
+        = open("SPOREVM_TEST_HTTP_URL")->fetch(blob("sha256:../../../etc/passwd"), 10, out);
+    ASSERT_FALSE(fetched);
+    EXPECT_TRUE(contains_text(fetched.error().message(), "is not a digest"));
+}
+
+TEST_F(HttpRemoteTest, StoreAndPublishAreNotSupported)
+{
+    auto remote = open("SPOREVM_TEST_HTTP_URL");
+    auto bytes = pattern(10, 20);
+    auto stored = remote->store(blob(digest_of(bytes)), bytes);
+    ASSERT_FALSE(stored);
+    EXPECT_EQ(stored.error().code(), ErrorCode::NotSupported);
+    EXPECT_TRUE(contains_text(stored.error().message(), "s3:// or oci://"));
+    auto published = remote->publish_index({ContentKind::Manifest, digest_of(bytes), ""}, bytes);
+    ASSERT_FALSE(published);
+    EXPECT_EQ(published.error().code(), ErrorCode::NotSupported);
+}
+
+TEST_F(HttpRemoteTest, ConcurrentFetchesFromFourThreadsEachGetTheirBlob)
+{
+    std::vector<std::vector<uint8_t>> blobs;
+    std::vector<std::string> digests;
+    for (int index = 0; index < 16; index++) {
+        blobs.push_back(
+            pattern(100000 + static_cast<size_t>(index) * 977, static_cast<uint8_t>(index)));
+        digests.push_back(place_blob(blobs.back()));
+    }
+    auto remote = open("SPOREVM_TEST_HTTPS_URL");
+    std::vector<int> failures(4, 0);
+    std::vector<std::thread> threads;
+    for (int thread = 0; thread < 4; thread++) {
+        threads.emplace_back([&, thread] {
+            std::vector<uint8_t> out;
+            for (int round = 0; round < 3; round++) {
+                for (size_t index = static_cast<size_t>(thread); index < blobs.size(); index += 4) {
+                    bool ok
+                        = remote->fetch(blob(digests[index]), 1 << 20, out) && out == blobs[index];
+                    failures[static_cast<size_t>(thread)] += ok ? 0 : 1;
+                }
+            }
+        });
+    }
+    for (std::thread& thread : threads)
+        thread.join();
+    EXPECT_EQ(failures, std::vector<int>(4, 0));
+}
+
+} // namespace
+} // namespace spore::remote
