@@ -37,6 +37,17 @@ bool same_bytes(std::span<const uint8_t> left, std::span<const uint8_t> right)
     return std::equal(left.begin(), left.end(), right.begin(), right.end());
 }
 
+void check_parameters(const GenerationParameters& parameters)
+{
+    check(validate_generation_parameters(parameters).has_value(),
+        "parsed parameters do not validate");
+    auto text = serialize_generation_parameters(parameters);
+    check(text.size() <= kMaxGenerationDocument, "serialized parameters exceed the page");
+    auto reparsed = parse_generation_parameters(
+        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+    check(reparsed.has_value() && *reparsed == parameters, "parameters do not round-trip");
+}
+
 void check_request(std::span<const uint8_t> payload)
 {
     auto request = parse_request(payload);
@@ -66,17 +77,6 @@ void check_attach(std::span<const uint8_t> payload)
 
 // Parameters parsed anywhere must satisfy the validator, serialize back to a
 // document within the page, and survive a round trip.
-void check_parameters(const GenerationParameters& parameters)
-{
-    check(validate_generation_parameters(parameters).has_value(),
-        "parsed parameters do not validate");
-    auto text = serialize_generation_parameters(parameters);
-    check(text.size() <= kMaxGenerationDocument, "serialized parameters exceed the page");
-    auto reparsed = parse_generation_parameters(
-        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-    check(reparsed.has_value() && *reparsed == parameters, "parameters do not round-trip");
-}
-
 void check_generation(std::span<const uint8_t> document)
 {
     if (auto parameters = parse_generation_parameters(document))

@@ -37,3 +37,16 @@ test_packing_twice_gives_the_same_digest() {
     expect_clean_failure
     expect_contains stderr "already exists"
 }
+
+test_inspect_tells_a_bundle_from_a_spore() {
+    make_bundle
+    run "$SPORE" inspect bundle --json
+    expect_status 0
+    [ "$(json kind)" = bundle ] || fail "inspect of a bundle says kind $(json kind)"
+    [ "$(json digest)" = "$digest" ] || fail "inspect reports digest $(json digest), want $digest"
+    [ "$(jq -r '.children | length' stdout)" = 4 ] || fail "inspect lists $(jq -r '.children | length' stdout) children"
+    run "$SPORE" inspect parent --json
+    expect_status 0
+    [ "$(json kind)" = null ] || fail "a spore was inspected as a $(json kind)"
+    expect_contains stdout '"memory_digest"'
+}
