@@ -35,7 +35,10 @@ std::string printable(std::string_view text)
 
 // Named so that argument-dependent lookup cannot pick std::quoted for a
 // std::string argument.
-std::string in_quotes(std::string_view text) { return "\"" + printable(text) + "\""; }
+std::string in_quotes(std::string_view text)
+{
+    return "\"" + printable(text) + "\"";
+}
 
 std::string join(std::string_view path, std::string_view key)
 {
@@ -88,7 +91,8 @@ public:
         return {};
     }
 
-    Result<std::string> string_field(const Json& object, const std::string& path, const char* key) const
+    Result<std::string> string_field(
+        const Json& object, const std::string& path, const char* key) const
     {
         const Json& value = object.at(key);
         if (!value.is_string())
@@ -179,7 +183,8 @@ private:
     bool open(bool)
     {
         if (m_keys.size() >= kMaxDepth) {
-            m_error = m_parser.refuse("nested deeper than " + std::to_string(kMaxDepth) + " levels");
+            m_error
+                = m_parser.refuse("nested deeper than " + std::to_string(kMaxDepth) + " levels");
             return false;
         }
         m_keys.emplace_back();
@@ -234,8 +239,8 @@ Result<Annotations> Parser::annotations(const Json& value, const std::string& pa
         if (key.empty() || key.size() > kMaxAnnotationLength || entry.size() > kMaxAnnotationLength)
             return refuse(where, "key or value is empty or longer than 1024 bytes");
         bool ours = key.starts_with("org.sporevm.");
-        bool known = key == kBundleVersionAnnotation || key == kRoleAnnotation
-            || key == kChildAnnotation;
+        bool known
+            = key == kBundleVersionAnnotation || key == kRoleAnnotation || key == kChildAnnotation;
         if (ours && !known)
             return refuse(where, "unknown annotation");
         result.emplace(key, std::move(entry));
@@ -243,10 +248,12 @@ Result<Annotations> Parser::annotations(const Json& value, const std::string& pa
     return result;
 }
 
-Result<Descriptor> Parser::descriptor(const Json& value, const std::string& path, bool in_index) const
+Result<Descriptor> Parser::descriptor(
+    const Json& value, const std::string& path, bool in_index) const
 {
     if (in_index)
-        TRY(expect_fields(value, path, {"mediaType", "digest", "size"}, {"artifactType", "annotations"}));
+        TRY(expect_fields(
+            value, path, {"mediaType", "digest", "size"}, {"artifactType", "annotations"}));
     else
         TRY(expect_fields(value, path, {"mediaType", "digest", "size"}));
     Descriptor result;
@@ -267,13 +274,13 @@ Result<void> check_index_entry(const Parser& parser, const Descriptor& entry,
     const std::string& path, std::set<std::string>& children, bool& has_parent)
 {
     if (entry.media_type != kManifestMediaType) {
-        return parser.refuse(join(path, "mediaType"),
-            "unsupported media type " + in_quotes(entry.media_type));
+        return parser.refuse(
+            join(path, "mediaType"), "unsupported media type " + in_quotes(entry.media_type));
     }
     if (entry.artifact_type != std::optional<std::string>(kSporeArtifactType)) {
         return parser.refuse(join(path, "artifactType"),
-            "unsupported artifact type " + in_quotes(entry.artifact_type.value_or("")) + " (expected "
-                + std::string(kSporeArtifactType) + ")");
+            "unsupported artifact type " + in_quotes(entry.artifact_type.value_or(""))
+                + " (expected " + std::string(kSporeArtifactType) + ")");
     }
     if (entry.size > kMaxOciManifestSize) {
         return parser.refuse(join(path, "size"),
@@ -299,7 +306,8 @@ Result<void> check_index_entry(const Parser& parser, const Descriptor& entry,
     if (child == entry.annotations.end())
         return parser.refuse("missing annotation " + annotations + "[\"org.sporevm.child\"]");
     if (!is_child_name(child->second))
-        return parser.refuse(annotations, "child name " + in_quotes(child->second) + " is not six digits");
+        return parser.refuse(
+            annotations, "child name " + in_quotes(child->second) + " is not six digits");
     if (!children.insert(child->second).second)
         return parser.refuse(annotations, "child " + child->second + " appears twice");
     return {};
@@ -352,7 +360,8 @@ Result<ImageIndex> parse_index(std::string_view json)
 
     // Versions first, so a newer bundle is reported as newer.
     TRY(parser.expect_schema_version(value));
-    TRY(parser.expect_fields(value, "", {"schemaVersion", "mediaType", "manifests", "annotations"}));
+    TRY(parser.expect_fields(
+        value, "", {"schemaVersion", "mediaType", "manifests", "annotations"}));
     TRY(parser.expect_value(value, "", "mediaType", kIndexMediaType, "media type"));
     Annotations annotations = TRY(parser.annotations(value.at("annotations"), "annotations"));
     auto version = annotations.find(std::string(kBundleVersionAnnotation));
@@ -407,7 +416,8 @@ Result<ArtifactManifest> parse_artifact_manifest(std::string_view json)
 
     ArtifactManifest manifest;
     manifest.config = TRY(parser.descriptor(value.at("config"), "config", false));
-    Descriptor empty{std::string(kEmptyMediaType), std::string(kEmptyDigest), kEmptyContent.size(), {}, {}};
+    Descriptor empty{
+        std::string(kEmptyMediaType), std::string(kEmptyDigest), kEmptyContent.size(), {}, {}};
     if (manifest.config != empty)
         return parser.refuse("config", "expected the OCI empty descriptor");
 

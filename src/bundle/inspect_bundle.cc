@@ -40,8 +40,8 @@ Result<BundleSummary> summarize(const std::string& path)
         if (child != entry.annotations.end())
             summary.children.push_back(child->second);
         auto bytes = TRY(bundle.read_blob(entry, kMaxOciManifestSize));
-        ArtifactManifest artifact
-            = TRY_CONTEXT(parse_artifact_manifest(as_text(bytes)), path + ": manifest " + entry.digest);
+        ArtifactManifest artifact = TRY_CONTEXT(
+            parse_artifact_manifest(as_text(bytes)), path + ": manifest " + entry.digest);
         summary.blobs[entry.digest] = entry.size;
         summary.blobs[artifact.config.digest] = artifact.config.size;
         for (const Descriptor& layer : artifact.layers)
@@ -67,8 +67,8 @@ std::string children_text(const std::vector<std::string>& children)
 {
     if (children.empty())
         return "the parent alone";
-    return "the parent and " + std::to_string(children.size()) + " children (" + children.front() + " to "
-        + children.back() + ")";
+    return "the parent and " + std::to_string(children.size()) + " children (" + children.front()
+        + " to " + children.back() + ")";
 }
 
 std::string human_summary(const std::string& path, const BundleSummary& summary)
@@ -79,11 +79,13 @@ std::string human_summary(const std::string& path, const BundleSummary& summary)
         "bundle %s\n"
         "  digest        %s\n"
         "  spores        %s\n"
-        "  parent        %s, %u vCPU, %llu MiB RAM, %zu stored chunks of %llu KiB, generation %llu\n"
+        "  parent        %s, %u vCPU, %llu MiB RAM, %zu stored chunks of %llu KiB, generation "
+        "%llu\n"
         "  blobs         %zu distinct, %.1f MiB\n",
         path.c_str(), summary.digest.c_str(), children_text(summary.children).c_str(),
         summary.parent.entry.digest.c_str(), manifest.platform.vcpu_count,
-        static_cast<unsigned long long>(manifest.platform.ram_size >> 20), summary.parent.chunk_layers().size(),
+        static_cast<unsigned long long>(manifest.platform.ram_size >> 20),
+        summary.parent.chunk_layers().size(),
         static_cast<unsigned long long>(manifest.memory.chunk_size >> 10),
         static_cast<unsigned long long>(manifest.identity.generation), summary.blobs.size(),
         static_cast<double>(total_bytes(summary)) / (1 << 20));
@@ -95,7 +97,8 @@ std::string json_summary(const std::string& path, const BundleSummary& summary)
     const Manifest& manifest = summary.parent.manifest;
     nlohmann::ordered_json parent = {{"manifest_digest", summary.parent.entry.digest},
         {"vcpu_count", manifest.platform.vcpu_count}, {"ram_size", manifest.platform.ram_size},
-        {"chunk_size", manifest.memory.chunk_size}, {"stored_chunks", summary.parent.chunk_layers().size()},
+        {"chunk_size", manifest.memory.chunk_size},
+        {"stored_chunks", summary.parent.chunk_layers().size()},
         {"generation", manifest.identity.generation}};
     nlohmann::ordered_json result = {{"path", path}, {"kind", "bundle"}, {"digest", summary.digest},
         {"parent", parent}, {"children", summary.children}, {"blobs", summary.blobs.size()},

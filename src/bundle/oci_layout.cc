@@ -31,7 +31,8 @@ std::string_view as_text(std::span<const uint8_t> bytes)
 Result<UniqueFd> open_blob(const std::string& bundle, const std::string& digest)
 {
     std::string what = "blob " + digest;
-    std::string path = child(child(bundle, kBlobsDirectoryName), digest.substr(kDigestPrefix.size()));
+    std::string path
+        = child(child(bundle, kBlobsDirectoryName), digest.substr(kDigestPrefix.size()));
     UniqueFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!file.valid() && errno == ENOENT)
         return Error::not_found(what + " is missing");
@@ -60,7 +61,8 @@ Result<void> check_size(const std::string& digest, uint64_t actual, uint64_t exp
     return {};
 }
 
-Result<void> write_small_file(const std::string& directory, std::string_view name, std::string_view text)
+Result<void> write_small_file(
+    const std::string& directory, std::string_view name, std::string_view text)
 {
     UniqueFd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd.valid())
@@ -101,7 +103,8 @@ Result<BundleReader> BundleReader::open(const std::string& path)
     return BundleReader(path, std::move(index), digest_of(*index_bytes), std::move(blobs));
 }
 
-Result<void> BundleReader::verify_blob(const Descriptor& descriptor, std::vector<uint8_t>& buffer) const
+Result<void> BundleReader::verify_blob(
+    const Descriptor& descriptor, std::vector<uint8_t>& buffer) const
 {
     const std::string& digest = descriptor.digest;
     UniqueFd file = TRY_CONTEXT(open_blob(m_path, digest), m_path);
@@ -114,15 +117,18 @@ Result<void> BundleReader::verify_blob(const Descriptor& descriptor, std::vector
     TRY_CONTEXT(pread_fully(file.get(), buffer, 0, "blob " + digest), m_path);
     std::string actual = digest_of(buffer);
     if (actual != digest)
-        return Error::invalid(m_path + ": blob " + digest + " is corrupt: content hashes to " + actual);
+        return Error::invalid(
+            m_path + ": blob " + digest + " is corrupt: content hashes to " + actual);
     return {};
 }
 
-Result<std::vector<uint8_t>> BundleReader::read_blob(const Descriptor& descriptor, uint64_t limit) const
+Result<std::vector<uint8_t>> BundleReader::read_blob(
+    const Descriptor& descriptor, uint64_t limit) const
 {
     if (descriptor.size > limit) {
         return Error::invalid(m_path + ": blob " + descriptor.digest + ": "
-            + std::to_string(descriptor.size) + " bytes is over the limit of " + std::to_string(limit));
+            + std::to_string(descriptor.size) + " bytes is over the limit of "
+            + std::to_string(limit));
     }
     std::vector<uint8_t> bytes;
     TRY(verify_blob(descriptor, bytes));
@@ -138,7 +144,8 @@ Result<BundleWriter> BundleWriter::begin(const std::string& final_path)
     return BundleWriter(std::move(staging), std::move(blobs));
 }
 
-Result<Descriptor> BundleWriter::put_blob(std::span<const uint8_t> bytes, std::string_view media_type)
+Result<Descriptor> BundleWriter::put_blob(
+    std::span<const uint8_t> bytes, std::string_view media_type)
 {
     std::string digest = TRY_CONTEXT(m_blobs.put(bytes), m_staging.final_path());
     return Descriptor{std::string(media_type), std::move(digest), bytes.size(), {}, {}};

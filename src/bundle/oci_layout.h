@@ -76,8 +76,8 @@ public:
     // however many spores share it. The bytes are verified against the
     // digest first, so a damaged local chunk never ships; then the blob is
     // a hard link to the chunk file, or a copy where linking fails.
-    Result<Descriptor> add_chunk(
-        const ChunkStore& from, const std::string& digest, uint64_t size, std::vector<uint8_t>& buffer);
+    Result<Descriptor> add_chunk(const ChunkStore& from, const std::string& digest, uint64_t size,
+        std::vector<uint8_t>& buffer);
 
     // Writes the index as index.json and as a blob, writes oci-layout,
     // makes everything durable and publishes. Returns the bundle digest.

@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <optional>
 #include <filesystem>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -52,7 +52,8 @@ Result<std::vector<std::string>> list_children(const std::string& batch)
 
 // Writes one spore's blobs and its OCI manifest; returns the manifest's
 // index entry, without annotations.
-Result<Descriptor> pack_spore(BundleWriter& writer, SporeReader& spore, std::vector<uint8_t>& buffer)
+Result<Descriptor> pack_spore(
+    BundleWriter& writer, SporeReader& spore, std::vector<uint8_t>& buffer)
 {
     const Manifest& manifest = spore.manifest();
     // The canonical text, not the file's bytes: the blob is then a pure
@@ -66,8 +67,8 @@ Result<Descriptor> pack_spore(BundleWriter& writer, SporeReader& spore, std::vec
     for (const MemoryChunk& chunk : manifest.memory.chunks) {
         if (!chunk.digest || !seen.insert(*chunk.digest).second)
             continue;
-        artifact.layers.push_back(
-            TRY(writer.add_chunk(spore.chunks(), *chunk.digest, manifest.memory.chunk_size, buffer)));
+        artifact.layers.push_back(TRY(
+            writer.add_chunk(spore.chunks(), *chunk.digest, manifest.memory.chunk_size, buffer)));
     }
 
     std::string oci = serialize_artifact_manifest(artifact);
@@ -91,13 +92,14 @@ Result<void> check_child(const Manifest& parent, const Manifest& child, const Id
     Manifest same = child;
     same.identity = parent.identity;
     if (!(same == parent))
-        return Error::invalid(path + ": not a fork of the parent (it differs in more than its identity)");
+        return Error::invalid(
+            path + ": not a fork of the parent (it differs in more than its identity)");
     const Identity& identity = child.identity;
     if (identity.generation != parent.identity.generation + 1)
         return Error::invalid(path + ": not a child of this parent's generation");
     if (fork_child_name(identity.fork_index) != name) {
-        return Error::invalid(path + ": its fork index is " + std::to_string(identity.fork_index)
-            + ", not its name");
+        return Error::invalid(
+            path + ": its fork index is " + std::to_string(identity.fork_index) + ", not its name");
     }
     if (identity.batch_id != first.batch_id || identity.fork_count != first.fork_count)
         return Error::invalid(path + ": from another fork batch than the first child");
@@ -153,7 +155,8 @@ Result<PackResult> pack_bundle(
 
     if (first && first->fork_count != children.size()) {
         return Error::invalid(children_path + ": holds " + std::to_string(children.size())
-            + " children of a batch of " + std::to_string(first->fork_count) + " (a batch packs whole)");
+            + " children of a batch of " + std::to_string(first->fork_count)
+            + " (a batch packs whole)");
     }
 
     PackResult result;

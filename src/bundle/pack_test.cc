@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <span>
 
 #include "bundle/bundle_json.h"
+#include "bundle/testing/bundle_test_support.h"
 #include "spore/digest.h"
 #include "spore/fork.h"
 #include "spore/manifest_json.h"
@@ -20,18 +20,16 @@
 namespace spore::bundle {
 namespace {
 
-using testing::chunk_bytes;
-using testing::exists;
+using spore::testing::exists;
+using spore::testing::list_directory;
+using spore::testing::read_text;
+using spore::testing::sample_manifest;
+using spore::testing::write_text;
+using testing::artifact_of;
+using testing::as_bytes;
+using testing::blob_path;
 using ::testing::HasSubstr;
-using testing::list_directory;
-using testing::read_text;
-using testing::sample_manifest;
-using testing::TemporaryDirectory;
-
-std::span<const uint8_t> as_bytes(const std::string& text)
-{
-    return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
+using testing::index_of;
 
 struct stat status_of(const std::string& path)
 {
@@ -40,46 +38,13 @@ struct stat status_of(const std::string& path)
     return status;
 }
 
-class PackTest : public ::testing::Test {
+class PackTest : public testing::ForkedParentTest {
 protected:
-    // A parent with two distinct stored chunks, one used twice, and a zero
-    // chunk; then a batch of two children forked from it.
-    PackTest()
-    {
-        auto writer = SporeWriter::begin(m_parent);
-        EXPECT_TRUE(writer) << writer.error().message();
-        m_first = writer->chunks().put(chunk_bytes(1)).value();
-        m_second = writer->chunks().put(chunk_bytes(2)).value();
-        auto committed = writer->commit(sample_manifest({{m_first}, {}, {m_second}, {m_first}}));
-        EXPECT_TRUE(committed) << committed.error().message();
-        auto forked = fork_spore(m_parent, 2, m_batch);
-        EXPECT_TRUE(forked) << forked.error().message();
-    }
-
     PackResult pack(const std::string& children, const std::string& out)
     {
         auto result = pack_bundle(m_parent, children, out);
         EXPECT_TRUE(result) << result.error().message();
         return result ? std::move(result).value() : PackResult{};
-    }
-
-    std::string blob_path(const std::string& bundle, const std::string& digest)
-    {
-        return bundle + "/blobs/sha256/" + digest.substr(kDigestPrefix.size());
-    }
-
-    ImageIndex index_of(const std::string& bundle)
-    {
-        auto index = parse_index(read_text(bundle + "/index.json"));
-        EXPECT_TRUE(index) << index.error().message();
-        return index ? std::move(index).value() : ImageIndex{};
-    }
-
-    ArtifactManifest artifact_of(const std::string& bundle, const Descriptor& entry)
-    {
-        auto artifact = parse_artifact_manifest(read_text(blob_path(bundle, entry.digest)));
-        EXPECT_TRUE(artifact) << artifact.error().message();
-        return artifact ? std::move(artifact).value() : ArtifactManifest{};
     }
 
     // Overwrites a chunk file in place with bytes of the same size, as a
@@ -92,13 +57,6 @@ protected:
         EXPECT_EQ(::pwrite(fd, &byte, 1, 100), 1);
         ::close(fd);
     }
-
-    TemporaryDirectory m_directory;
-    std::string m_parent = m_directory.file("parent");
-    std::string m_batch = m_directory.file("batch");
-    std::string m_bundle = m_directory.file("bundle");
-    std::string m_first;
-    std::string m_second;
 };
 
 TEST_F(PackTest, ParentAloneBecomesALayoutWithOneIndexEntry)
@@ -137,7 +95,7 @@ TEST_F(PackTest, SporeManifestLayerIsTheCanonicalTextAndChunksFollowInOrderOfFir
         serialize_manifest(parent->manifest()));
     EXPECT_EQ(artifact.layers[1].digest, m_first);
     EXPECT_EQ(artifact.layers[2].digest, m_second);
-    EXPECT_EQ(artifact.layers[1].size, testing::kTestChunkSize);
+    EXPECT_EQ(artifact.layers[1].size, spore::testing::kTestChunkSize);
     EXPECT_EQ(artifact.config.digest, kEmptyDigest);
     EXPECT_EQ(read_text(blob_path(m_bundle, std::string(kEmptyDigest))), kEmptyContent);
 }
@@ -215,7 +173,7 @@ TEST_F(PackTest, LayoutOfTheManifestFileDoesNotChangeTheBundle)
     // A manifest.json that parses to the same manifest but is not byte for
     // byte canonical, as an older or foreign writer might leave.
     std::string path = m_parent + "/manifest.json";
-    testing::write_text(path, read_text(path) + "\n\n");
+    write_text(path, read_text(path) + "\n\n");
     ASSERT_TRUE(SporeReader::open(m_parent));
     PackResult reformatted = pack("", m_directory.file("again"));
     EXPECT_EQ(reformatted.digest, canonical.digest);
@@ -247,7 +205,7 @@ TEST_F(PackTest, SporeWithoutStoredChunksPacksToItsManifestAlone)
 TEST_F(PackTest, ExistingOutPathIsRefusedAndLeftAlone)
 {
     ASSERT_EQ(::mkdir(m_bundle.c_str(), 0755), 0);
-    testing::write_text(m_bundle + "/keep", "mine");
+    write_text(m_bundle + "/keep", "mine");
     auto result = pack_bundle(m_parent, m_batch, m_bundle);
     ASSERT_FALSE(result);
     EXPECT_EQ(result.error().message(), m_bundle + ": already exists");
@@ -263,7 +221,7 @@ TEST_F(PackTest, CorruptParentChunkFailsThePackAndLeavesNothingBehind)
     std::string shared = m_batch + "/chunks/" + name;
     std::string kept = read_text(shared);
     ASSERT_EQ(::unlink(shared.c_str()), 0);
-    testing::write_text(shared, kept);
+    write_text(shared, kept);
     corrupt_in_place(m_parent + "/chunks/" + name);
 
     auto result = pack_bundle(m_parent, m_batch, m_bundle);
@@ -307,8 +265,8 @@ TEST_F(PackTest, EntriesThatAreNotChildDirectoriesAreIgnored)
 {
     // The batch already holds its shared chunks/; a stray file with a
     // child's name is not a child either.
-    testing::write_text(m_batch + "/000007", "not a spore");
-    testing::write_text(m_batch + "/notes", "");
+    write_text(m_batch + "/000007", "not a spore");
+    write_text(m_batch + "/notes", "");
     PackResult result = pack(m_batch, m_bundle);
     EXPECT_EQ(result.children, 2u);
     EXPECT_EQ(index_of(m_bundle).manifests.size(), 3u);
@@ -328,7 +286,8 @@ TEST_F(PackTest, ABatchMissingAChildIsRefused)
     std::filesystem::remove_all(m_batch + "/000001");
     auto result = pack_bundle(m_parent, m_batch, m_bundle);
     ASSERT_FALSE(result);
-    EXPECT_THAT(result.error().message(), HasSubstr("holds 1 children of a batch of 2 (a batch packs whole)"));
+    EXPECT_THAT(result.error().message(),
+        HasSubstr("holds 1 children of a batch of 2 (a batch packs whole)"));
     EXPECT_FALSE(exists(m_bundle));
 }
 
@@ -337,7 +296,7 @@ TEST_F(PackTest, ABatchOfAnotherSporeIsRefused)
     std::string other = m_directory.file("other");
     auto writer = SporeWriter::begin(other);
     ASSERT_TRUE(writer);
-    std::string chunk = writer->chunks().put(chunk_bytes(9)).value();
+    std::string chunk = writer->chunks().put(spore::testing::chunk_bytes(9)).value();
     ASSERT_TRUE(writer->commit(sample_manifest({{chunk}, {}, {}, {}})));
     std::string other_batch = m_directory.file("other-batch");
     ASSERT_TRUE(fork_spore(other, 2, other_batch));

@@ -83,11 +83,12 @@ public:
     {
         unsigned jobs = std::clamp<unsigned>(m_options.jobs, 1, 64);
         std::vector<std::vector<uint8_t>> buffers(jobs);
-        return parallel_for(m_chunks.size(), jobs, [&](size_t index, unsigned worker) -> Result<void> {
-            TRY(pull_one(m_chunks[index], buffers[worker]));
-            report(m_chunks[index].size);
-            return {};
-        });
+        return parallel_for(
+            m_chunks.size(), jobs, [&](size_t index, unsigned worker) -> Result<void> {
+                TRY(pull_one(m_chunks[index], buffers[worker]));
+                report(m_chunks[index].size);
+                return {};
+            });
     }
 
     uint64_t chunks_cached() const { return m_chunks_cached; }
@@ -130,10 +131,12 @@ private:
 
 } // namespace
 
-Result<PullResult> pull_spore(remote::Remote& remote, const std::string& out_path, const PullOptions& options)
+Result<PullResult> pull_spore(
+    remote::Remote& remote, const std::string& out_path, const PullOptions& options)
 {
     if (!is_valid_digest(options.bundle_digest))
-        return Error::invalid("bundle digest \"" + options.bundle_digest + "\" is not a sha256 digest");
+        return Error::invalid(
+            "bundle digest \"" + options.bundle_digest + "\" is not a sha256 digest");
     if (options.child && !is_child_name(*options.child))
         return Error::invalid("child name \"" + *options.child + "\" is not six digits");
 
@@ -148,8 +151,8 @@ Result<PullResult> pull_spore(remote::Remote& remote, const std::string& out_pat
     std::string what = remote.describe() + "@" + options.bundle_digest;
     ImageIndex index = TRY_CONTEXT(parse_index(index_text), what);
 
-    auto fetch = [&fetcher](const Descriptor& descriptor, remote::ContentKind kind, uint64_t limit)
-        -> Result<std::vector<uint8_t>> {
+    auto fetch = [&fetcher](const Descriptor& descriptor, remote::ContentKind kind,
+                     uint64_t limit) -> Result<std::vector<uint8_t>> {
         std::vector<uint8_t> bytes;
         TRY(fetcher.get(descriptor, kind, limit, bytes));
         return bytes;

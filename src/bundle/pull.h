@@ -51,6 +51,7 @@ struct PullResult {
 
 // Pulls the chosen spore of the bundle at remote into out_path, which must
 // not exist.
-Result<PullResult> pull_spore(remote::Remote& remote, const std::string& out_path, const PullOptions& options);
+Result<PullResult> pull_spore(
+    remote::Remote& remote, const std::string& out_path, const PullOptions& options);
 
 } // namespace spore::bundle

@@ -16,10 +16,10 @@
 namespace spore::bundle {
 namespace {
 
-using ::testing::HasSubstr;
 using spore::testing::exists;
 using spore::testing::list_directory;
 using spore::testing::read_text;
+using ::testing::HasSubstr;
 using testing::SampleBundle;
 
 // A bundle directory served as a remote, counting what is fetched and
@@ -32,7 +32,8 @@ public:
     }
 
     const std::string& describe() const override { return m_inner->describe(); }
-    Result<void> fetch(const remote::ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override
+    Result<void> fetch(
+        const remote::ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override
     {
         if (m_fetches.fetch_add(1) >= m_fail_after)
             return Error::invalid("connection reset");
@@ -46,7 +47,8 @@ public:
     {
         return m_inner->store(content, bytes);
     }
-    Result<void> publish_index(const remote::ContentRef& index, std::span<const uint8_t> bytes) override
+    Result<void> publish_index(
+        const remote::ContentRef& index, std::span<const uint8_t> bytes) override
     {
         return m_inner->publish_index(index, bytes);
     }
@@ -88,7 +90,8 @@ protected:
 
     void overwrite(const std::string& path, const std::string& text)
     {
-        std::filesystem::permissions(path, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+        std::filesystem::permissions(
+            path, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
         std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
     }
 
@@ -105,7 +108,8 @@ TEST_F(PullTest, PulledChildIsTheSporeUnpackWrites)
     unpack_options.child = "000002";
     ASSERT_TRUE(unpack_bundle(m_sample.bundle(), m_sample.path("unpacked"), unpack_options));
 
-    EXPECT_EQ(read_text(m_sample.path("pulled/manifest.json")), read_text(m_sample.path("unpacked/manifest.json")));
+    EXPECT_EQ(read_text(m_sample.path("pulled/manifest.json")),
+        read_text(m_sample.path("unpacked/manifest.json")));
     auto spore = SporeReader::open(m_sample.path("pulled"));
     ASSERT_TRUE(spore) << spore.error().message();
     EXPECT_EQ(spore->manifest().identity.fork_index, 2u);
@@ -121,7 +125,8 @@ TEST_F(PullTest, TheParentIsPulledWhenNoChildIsNamed)
 {
     auto pulled = pull_spore(m_remote, m_sample.path("pulled"), options());
     ASSERT_TRUE(pulled) << pulled.error().message();
-    EXPECT_EQ(read_text(m_sample.path("pulled/manifest.json")), read_text(m_sample.parent() + "/manifest.json"));
+    EXPECT_EQ(read_text(m_sample.path("pulled/manifest.json")),
+        read_text(m_sample.parent() + "/manifest.json"));
 }
 
 TEST_F(PullTest, SecondChildOfAPulledBatchFetchesOnlyItsManifests)
@@ -135,7 +140,8 @@ TEST_F(PullTest, SecondChildOfAPulledBatchFetchesOnlyItsManifests)
     auto index = parse_index(read_text(m_sample.bundle() + "/index.json")).value();
     const Descriptor* child = find_spore(index, std::string("000001"));
     ASSERT_NE(child, nullptr);
-    auto artifact = parse_artifact_manifest(read_text(SampleBundle::blob_path(m_sample.bundle(), child->digest)));
+    auto artifact = parse_artifact_manifest(
+        read_text(SampleBundle::blob_path(m_sample.bundle(), child->digest)));
     ASSERT_TRUE(artifact);
     EXPECT_EQ(second->bytes_fetched, child->size + artifact->layers.front().size);
 }
@@ -156,7 +162,8 @@ TEST_F(PullTest, ATamperedChunkIsRefusedAndNothingIsPublished)
         std::string(spore::testing::kTestChunkSize, 'x'));
     auto pulled = pull_spore(m_remote, m_sample.path("pulled"), options("000001"));
     ASSERT_FALSE(pulled);
-    EXPECT_THAT(pulled.error().message(), HasSubstr("blob " + m_sample.second_chunk() + " is corrupt"));
+    EXPECT_THAT(
+        pulled.error().message(), HasSubstr("blob " + m_sample.second_chunk() + " is corrupt"));
     expect_nothing_published("pulled");
     EXPECT_FALSE(exists(m_sample.path("cache/") + m_sample.second_chunk().substr(7)));
 }
@@ -172,11 +179,13 @@ TEST_F(PullTest, ATruncatedChunkIsRefused)
 
 TEST_F(PullTest, AMissingChunkIsRefused)
 {
-    ASSERT_EQ(::unlink(SampleBundle::blob_path(m_sample.bundle(), m_sample.first_chunk()).c_str()), 0);
+    ASSERT_EQ(
+        ::unlink(SampleBundle::blob_path(m_sample.bundle(), m_sample.first_chunk()).c_str()), 0);
     auto pulled = pull_spore(m_remote, m_sample.path("pulled"), options());
     ASSERT_FALSE(pulled);
     EXPECT_EQ(pulled.error().code(), ErrorCode::NotFound);
-    EXPECT_THAT(pulled.error().message(), HasSubstr("blob " + m_sample.first_chunk() + " is missing"));
+    EXPECT_THAT(
+        pulled.error().message(), HasSubstr("blob " + m_sample.first_chunk() + " is missing"));
     expect_nothing_published("pulled");
 }
 
@@ -216,14 +225,16 @@ TEST_F(PullTest, AChildNameOverAnotherChildsManifestIsRefused)
     }
     std::string text = serialize_index(index);
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-    remote::ContentRef content{remote::ContentKind::Manifest, digest_of(bytes), std::string(kIndexMediaType)};
+    remote::ContentRef content{
+        remote::ContentKind::Manifest, digest_of(bytes), std::string(kIndexMediaType)};
     ASSERT_TRUE(m_remote.store(content, bytes));
 
     PullOptions relabelled = options("000001");
     relabelled.bundle_digest = content.digest;
     auto pulled = pull_spore(m_remote, m_sample.path("pulled"), relabelled);
     ASSERT_FALSE(pulled);
-    EXPECT_THAT(pulled.error().message(), HasSubstr("the spore manifest is of fork index 0, not child 000001"));
+    EXPECT_THAT(pulled.error().message(),
+        HasSubstr("the spore manifest is of fork index 0, not child 000001"));
     expect_nothing_published("pulled");
 }
 
@@ -257,8 +268,11 @@ TEST_F(PullTest, AnInterruptedPullLeavesNoSporeAndTheRerunReusesVerifiedChunks)
 TEST_F(PullTest, ACorruptCacheEntryIsFetchedAgain)
 {
     ASSERT_TRUE(pull_spore(m_remote, m_sample.path("first"), options("000000")));
-    std::string cached = m_sample.path("cache/") + m_sample.first_chunk().substr(kDigestPrefix.size());
-    ASSERT_EQ(::unlink(m_sample.path("first/chunks/") .append(m_sample.first_chunk().substr(7)).c_str()), 0);
+    std::string cached
+        = m_sample.path("cache/") + m_sample.first_chunk().substr(kDigestPrefix.size());
+    ASSERT_EQ(
+        ::unlink(m_sample.path("first/chunks/").append(m_sample.first_chunk().substr(7)).c_str()),
+        0);
     overwrite(cached, std::string(spore::testing::kTestChunkSize, 'y'));
 
     auto second = pull_spore(m_remote, m_sample.path("second"), options("000001"));
@@ -266,7 +280,9 @@ TEST_F(PullTest, ACorruptCacheEntryIsFetchedAgain)
     EXPECT_EQ(second->chunks_fetched, 1u);
     EXPECT_EQ(second->chunks_cached, 1u);
     std::vector<uint8_t> bytes(spore::testing::kTestChunkSize);
-    EXPECT_TRUE(SporeReader::open(m_sample.path("second"))->chunks().read_verified(m_sample.first_chunk(), bytes));
+    EXPECT_TRUE(SporeReader::open(m_sample.path("second"))
+                    ->chunks()
+                    .read_verified(m_sample.first_chunk(), bytes));
 }
 
 TEST_F(PullTest, ProgressCountsEveryChunk)

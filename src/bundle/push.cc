@@ -62,7 +62,8 @@ Result<UploadPlan> plan_uploads(const BundleReader& bundle)
 
 class Pusher {
 public:
-    Pusher(const BundleReader& bundle, remote::Remote& remote, const PushOptions& options, uint64_t total)
+    Pusher(const BundleReader& bundle, remote::Remote& remote, const PushOptions& options,
+        uint64_t total)
         : m_bundle(bundle)
         , m_remote(remote)
         , m_options(options)
@@ -76,9 +77,10 @@ public:
     {
         unsigned jobs = std::clamp<unsigned>(m_options.jobs, 1, 64);
         std::vector<std::vector<uint8_t>> buffers(jobs);
-        return parallel_for(uploads.size(), jobs, [&](size_t index, unsigned worker) -> Result<void> {
-            return send(uploads[index], buffers[worker]);
-        });
+        return parallel_for(
+            uploads.size(), jobs, [&](size_t index, unsigned worker) -> Result<void> {
+                return send(uploads[index], buffers[worker]);
+            });
     }
 
     uint64_t uploaded() const { return m_uploaded; }
@@ -129,12 +131,14 @@ private:
 
 } // namespace
 
-Result<PushResult> push_bundle(const std::string& bundle_path, remote::Remote& remote, const PushOptions& options)
+Result<PushResult> push_bundle(
+    const std::string& bundle_path, remote::Remote& remote, const PushOptions& options)
 {
     BundleReader bundle = TRY(BundleReader::open(bundle_path));
     // The exact bytes the bundle digest names; a bundle rewritten since it
     // was opened is refused rather than pushed half old, half new.
-    auto index_bytes = TRY(read_file(bundle_path + "/" + std::string(kIndexFileName), kMaxIndexSize));
+    auto index_bytes
+        = TRY(read_file(bundle_path + "/" + std::string(kIndexFileName), kMaxIndexSize));
     if (digest_of(index_bytes) != bundle.digest())
         return Error::invalid(bundle_path + ": index.json changed while it was being pushed");
 
@@ -144,7 +148,8 @@ Result<PushResult> push_bundle(const std::string& bundle_path, remote::Remote& r
     TRY(pusher.send_all(plan.blobs));
     TRY(pusher.send_all(plan.manifests));
 
-    remote::ContentRef index{remote::ContentKind::Manifest, bundle.digest(), std::string(kIndexMediaType)};
+    remote::ContentRef index{
+        remote::ContentKind::Manifest, bundle.digest(), std::string(kIndexMediaType)};
     TRY(remote.store(index, index_bytes));
     TRY(remote.publish_index(index, index_bytes));
 

@@ -38,6 +38,7 @@ struct PushResult {
     uint64_t bytes_uploaded = 0;
 };
 
-Result<PushResult> push_bundle(const std::string& bundle_path, remote::Remote& remote, const PushOptions& options);
+Result<PushResult> push_bundle(
+    const std::string& bundle_path, remote::Remote& remote, const PushOptions& options);
 
 } // namespace spore::bundle

@@ -16,9 +16,9 @@
 namespace spore::bundle {
 namespace {
 
-using ::testing::HasSubstr;
 using spore::testing::exists;
 using spore::testing::read_text;
+using ::testing::HasSubstr;
 using testing::SampleBundle;
 
 // Records the order of stores into a directory remote.
@@ -30,7 +30,8 @@ public:
     }
 
     const std::string& describe() const override { return m_inner->describe(); }
-    Result<void> fetch(const remote::ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override
+    Result<void> fetch(
+        const remote::ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override
     {
         return m_inner->fetch(content, max_size, out);
     }
@@ -40,10 +41,12 @@ public:
     }
     Result<void> store(const remote::ContentRef& content, std::span<const uint8_t> bytes) override
     {
-        record((content.kind == remote::ContentKind::Manifest ? "manifest " : "blob ") + content.digest);
+        record((content.kind == remote::ContentKind::Manifest ? "manifest " : "blob ")
+            + content.digest);
         return m_inner->store(content, bytes);
     }
-    Result<void> publish_index(const remote::ContentRef& index, std::span<const uint8_t> bytes) override
+    Result<void> publish_index(
+        const remote::ContentRef& index, std::span<const uint8_t> bytes) override
     {
         record("publish " + index.digest);
         return m_inner->publish_index(index, bytes);
@@ -126,12 +129,15 @@ TEST_F(PushTest, ASecondPushSendsOnlyTheIndex)
 TEST_F(PushTest, ACorruptLocalBlobIsNotSentAndNoIndexIsPublished)
 {
     std::string chunk = SampleBundle::blob_path(m_sample.bundle(), m_sample.second_chunk());
-    std::filesystem::permissions(chunk, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
-    std::ofstream(chunk, std::ios::binary | std::ios::trunc) << std::string(spore::testing::kTestChunkSize, 'z');
+    std::filesystem::permissions(
+        chunk, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    std::ofstream(chunk, std::ios::binary | std::ios::trunc)
+        << std::string(spore::testing::kTestChunkSize, 'z');
 
     auto pushed = push_bundle(m_sample.bundle(), m_remote, {});
     ASSERT_FALSE(pushed);
-    EXPECT_THAT(pushed.error().message(), HasSubstr("blob " + m_sample.second_chunk() + " is corrupt"));
+    EXPECT_THAT(
+        pushed.error().message(), HasSubstr("blob " + m_sample.second_chunk() + " is corrupt"));
     EXPECT_FALSE(exists(m_sample.path("remote/index.json")));
     EXPECT_FALSE(exists(SampleBundle::blob_path(m_sample.path("remote"), m_sample.second_chunk())));
 }

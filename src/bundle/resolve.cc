@@ -70,8 +70,8 @@ Result<void> verify_blob_bytes(const Descriptor& descriptor, std::span<const uin
     return {};
 }
 
-Result<ResolvedSpore> resolve_spore(const ImageIndex& index, const std::optional<std::string>& child,
-    const VerifiedFetch& fetch, const std::string& what)
+Result<ResolvedSpore> resolve_spore(const ImageIndex& index,
+    const std::optional<std::string>& child, const VerifiedFetch& fetch, const std::string& what)
 {
     const Descriptor* entry = find_spore(index, child);
     if (!entry)
@@ -106,7 +106,8 @@ Result<std::string> normalize_child_name(std::string_view name)
     bool digits = !name.empty() && name.size() <= 6
         && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!digits)
-        return Error::invalid("child \"" + std::string(name.substr(0, 32)) + "\": not 1 to 6 decimal digits");
+        return Error::invalid(
+            "child \"" + std::string(name.substr(0, 32)) + "\": not 1 to 6 decimal digits");
     return std::string(6 - name.size(), '0') + std::string(name);
 }
 

@@ -37,14 +37,14 @@ struct ResolvedSpore {
 
 // Returns a blob's bytes, already checked against the descriptor's size
 // and digest (verify_blob_bytes), refusing more than limit bytes.
-using VerifiedFetch
-    = std::function<Result<std::vector<uint8_t>>(const Descriptor&, remote::ContentKind, uint64_t limit)>;
+using VerifiedFetch = std::function<Result<std::vector<uint8_t>>(
+    const Descriptor&, remote::ContentKind, uint64_t limit)>;
 
 // Resolves the parent (child absent) or the named child of an index.
 // Errors of fetch are passed on as they are (fetchers name their source);
 // the others are prefixed with what, the bundle's name.
-Result<ResolvedSpore> resolve_spore(const ImageIndex& index, const std::optional<std::string>& child,
-    const VerifiedFetch& fetch, const std::string& what);
+Result<ResolvedSpore> resolve_spore(const ImageIndex& index,
+    const std::optional<std::string>& child, const VerifiedFetch& fetch, const std::string& what);
 
 // Checks bytes against a descriptor: exact size first, then the digest.
 // Errors name the blob: "blob sha256:X is truncated (N of M bytes)",

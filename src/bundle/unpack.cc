@@ -15,7 +15,8 @@ Result<UnpackResult> unpack_bundle(
     if (options.child && !is_child_name(*options.child))
         return Error::invalid("child name \"" + *options.child + "\" is not six digits");
     if (options.bundle_digest && !is_valid_digest(*options.bundle_digest))
-        return Error::invalid("bundle digest \"" + *options.bundle_digest + "\" is not a sha256 digest");
+        return Error::invalid(
+            "bundle digest \"" + *options.bundle_digest + "\" is not a sha256 digest");
 
     BundleReader bundle = TRY(BundleReader::open(bundle_path));
     if (options.bundle_digest && bundle.digest() != *options.bundle_digest) {

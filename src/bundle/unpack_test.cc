@@ -6,10 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <span>
-
 #include "bundle/bundle_json.h"
 #include "bundle/pack.h"
+#include "bundle/testing/bundle_test_support.h"
 #include "spore/digest.h"
 #include "spore/fork.h"
 #include "spore/manifest_json.h"
@@ -19,35 +18,22 @@
 namespace spore::bundle {
 namespace {
 
-using testing::chunk_bytes;
-using testing::exists;
+using spore::testing::chunk_bytes;
+using spore::testing::exists;
+using spore::testing::kTestChunkSize;
+using spore::testing::list_directory;
+using spore::testing::read_text;
+using spore::testing::sample_manifest;
+using spore::testing::write_text;
 using ::testing::HasSubstr;
-using testing::list_directory;
-using testing::read_text;
-using testing::sample_manifest;
-using testing::TemporaryDirectory;
-using testing::write_text;
 
-std::span<const uint8_t> as_bytes(const std::string& text)
-{
-    return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-}
-
-class UnpackTest : public ::testing::Test {
+class UnpackTest : public testing::ForkedParentTest {
 protected:
-    // Packs a parent with two distinct stored chunks and the two children
-    // of a fork of it. Unpacked spores go into their own directory, so a
-    // refusal can be checked to leave nothing at all there.
+    // Packs the parent and the two children of its fork. Unpacked spores go
+    // into their own directory, so a refusal can be checked to leave
+    // nothing at all there.
     UnpackTest()
     {
-        auto writer = SporeWriter::begin(m_parent);
-        EXPECT_TRUE(writer) << writer.error().message();
-        m_first = writer->chunks().put(chunk_bytes(1)).value();
-        m_second = writer->chunks().put(chunk_bytes(2)).value();
-        auto committed = writer->commit(sample_manifest({{m_first}, {}, {m_second}, {m_first}}));
-        EXPECT_TRUE(committed) << committed.error().message();
-        auto forked = fork_spore(m_parent, 2, m_batch);
-        EXPECT_TRUE(forked) << forked.error().message();
         auto packed = pack_bundle(m_parent, m_batch, m_bundle);
         EXPECT_TRUE(packed) << packed.error().message();
         m_bundle_digest = packed ? packed->digest : "";
@@ -74,7 +60,7 @@ protected:
 
     std::string blob_path(const std::string& digest)
     {
-        return m_bundle + "/blobs/sha256/" + digest.substr(kDigestPrefix.size());
+        return testing::blob_path(m_bundle, digest);
     }
 
     // Replaces a blob with other bytes under the same name. The old file is
@@ -88,24 +74,16 @@ protected:
     // Stores bytes as a blob, as a writer would, and returns its digest.
     std::string add_blob(const std::string& bytes)
     {
-        std::string digest = digest_of(as_bytes(bytes));
+        std::string digest = digest_of(testing::as_bytes(bytes));
         write_text(blob_path(digest), bytes);
         return digest;
     }
 
-    ImageIndex index()
-    {
-        auto parsed = parse_index(read_text(m_bundle + "/index.json"));
-        EXPECT_TRUE(parsed) << parsed.error().message();
-        return parsed ? std::move(parsed).value() : ImageIndex{};
-    }
+    ImageIndex index() { return testing::index_of(m_bundle); }
 
     ArtifactManifest artifact(size_t entry)
     {
-        std::string digest = index().manifests.at(entry).digest;
-        auto parsed = parse_artifact_manifest(read_text(blob_path(digest)));
-        EXPECT_TRUE(parsed) << parsed.error().message();
-        return parsed ? std::move(parsed).value() : ArtifactManifest{};
+        return testing::artifact_of(m_bundle, index().manifests.at(entry));
     }
 
     // Stores a new OCI manifest for an index entry and points the index at
@@ -135,7 +113,7 @@ protected:
         auto reader = SporeReader::open(m_out);
         ASSERT_TRUE(reader) << reader.error().message();
         EXPECT_EQ(reader->manifest(), manifest_of(original));
-        std::vector<uint8_t> buffer(testing::kTestChunkSize);
+        std::vector<uint8_t> buffer(kTestChunkSize);
         for (const std::string& digest : {m_first, m_second}) {
             auto verified = reader->chunks().read_verified(digest, buffer);
             EXPECT_TRUE(verified) << verified.error().message();
@@ -143,15 +121,9 @@ protected:
         }
     }
 
-    TemporaryDirectory m_directory;
-    std::string m_parent = m_directory.file("parent");
-    std::string m_batch = m_directory.file("batch");
-    std::string m_bundle = m_directory.file("bundle");
     std::string m_outputs = m_directory.file("outputs");
     std::string m_out = m_outputs + "/spore";
     std::string m_bundle_digest;
-    std::string m_first;
-    std::string m_second;
 };
 
 // ---- what unpacking reproduces
@@ -393,8 +365,8 @@ TEST_F(UnpackTest, OciManifestMissingAChunkLayerIsRefused)
 TEST_F(UnpackTest, OciManifestWithAnExtraChunkLayerIsRefused)
 {
     ArtifactManifest edited = artifact(0);
-    std::string extra = add_blob(std::string(testing::kTestChunkSize, 'x'));
-    edited.layers.push_back({std::string(kChunkMediaType), extra, testing::kTestChunkSize, {}, {}});
+    std::string extra = add_blob(std::string(kTestChunkSize, 'x'));
+    edited.layers.push_back({std::string(kChunkMediaType), extra, kTestChunkSize, {}, {}});
     replace_artifact(0, edited);
     EXPECT_THAT(
         refusal(), HasSubstr("3 chunk layers for the 2 stored chunks of the spore manifest"));
@@ -413,7 +385,7 @@ TEST_F(UnpackTest, OciManifestWithChunkLayersOutOfOrderIsRefused)
 TEST_F(UnpackTest, OciManifestWithAChunkLayerOfTheWrongSizeIsRefused)
 {
     ArtifactManifest edited = artifact(0);
-    edited.layers[2].size = testing::kTestChunkSize + 1;
+    edited.layers[2].size = kTestChunkSize + 1;
     replace_artifact(0, edited);
     EXPECT_THAT(refusal(), HasSubstr("layers[2] is 65537 bytes, not the chunk size 65536"));
 }

@@ -56,8 +56,9 @@ Result<int> run_unpack(const UnpackArguments& arguments)
     std::string name = options.child ? "child " + *options.child : std::string("parent");
     if (arguments.json) {
         nlohmann::ordered_json summary = {{"digest", result.bundle_digest},
-            {"spore", options.child ? *options.child : "parent"}, {"manifest_digest", result.manifest_digest},
-            {"out", arguments.out}, {"chunks", result.chunks}};
+            {"spore", options.child ? *options.child : "parent"},
+            {"manifest_digest", result.manifest_digest}, {"out", arguments.out},
+            {"chunks", result.chunks}};
         std::printf("%s\n", summary.dump(2).c_str());
         return 0;
     }
@@ -71,24 +72,30 @@ Result<int> run_unpack(const UnpackArguments& arguments)
 void add_pack_command(CLI::App& app, Handler& handler)
 {
     auto arguments = std::make_shared<PackArguments>();
-    auto* command = app.add_subcommand("pack", "Pack a spore, and optionally its fork batch, into a bundle");
+    auto* command
+        = app.add_subcommand("pack", "Pack a spore, and optionally its fork batch, into a bundle");
     command->add_option("spore", arguments->spore, "The parent spore directory")->required();
     command->add_option("--children", arguments->children, "A fork batch of the spore to include");
     command->add_option("--out", arguments->out, "The new bundle directory")->required();
     command->add_flag("--json", arguments->json, "Print a JSON result");
-    command->callback([&handler, arguments] { handler = [arguments] { return run_pack(*arguments); }; });
+    command->callback(
+        [&handler, arguments] { handler = [arguments] { return run_pack(*arguments); }; });
 }
 
 void add_unpack_command(CLI::App& app, Handler& handler)
 {
     auto arguments = std::make_shared<UnpackArguments>();
-    auto* command = app.add_subcommand("unpack", "Write one spore of a bundle as a spore directory");
+    auto* command
+        = app.add_subcommand("unpack", "Write one spore of a bundle as a spore directory");
     command->add_option("bundle", arguments->bundle, "The bundle directory")->required();
-    command->add_option("--child", arguments->child, "The child to unpack (e.g. 42 or 000042); the parent otherwise");
+    command->add_option("--child", arguments->child,
+        "The child to unpack (e.g. 42 or 000042); the parent otherwise");
     command->add_option("--out", arguments->out, "The new spore directory")->required();
-    command->add_option("--digest", arguments->digest, "Refuse the bundle unless its digest is this sha256:<hex>");
+    command->add_option(
+        "--digest", arguments->digest, "Refuse the bundle unless its digest is this sha256:<hex>");
     command->add_flag("--json", arguments->json, "Print a JSON result");
-    command->callback([&handler, arguments] { handler = [arguments] { return run_unpack(*arguments); }; });
+    command->callback(
+        [&handler, arguments] { handler = [arguments] { return run_unpack(*arguments); }; });
 }
 
 } // namespace spore::cli

@@ -16,7 +16,8 @@ void add_inspect_command(CLI::App& app, Handler& handler)
         bool json = false;
     };
     auto arguments = std::make_shared<InspectArguments>();
-    auto* command = app.add_subcommand("inspect", "Summarize a spore or a bundle after checking its manifests");
+    auto* command = app.add_subcommand(
+        "inspect", "Summarize a spore or a bundle after checking its manifests");
     command->add_option("spore", arguments->path, "The spore or bundle directory")->required();
     command->add_flag("--json", arguments->json, "Print a JSON object instead of text");
     command->callback([&handler, arguments] {

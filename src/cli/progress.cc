@@ -40,16 +40,18 @@ ProgressLine::ProgressLine(std::string label, std::string noun)
 std::string ProgressLine::render(uint64_t items_done, uint64_t items_total, uint64_t bytes_done,
     uint64_t bytes_total, double seconds) const
 {
-    int filled = bytes_total == 0 ? kBarWidth : static_cast<int>(kBarWidth * bytes_done / bytes_total);
+    int filled
+        = bytes_total == 0 ? kBarWidth : static_cast<int>(kBarWidth * bytes_done / bytes_total);
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(kBarWidth, '.');
     double rate = seconds > 0 ? static_cast<double>(bytes_done) / seconds : 0;
-    return m_label + " [" + bar + "] " + std::to_string(items_done) + "/" + std::to_string(items_total)
-        + " " + m_noun + ", " + format_bytes(bytes_done) + " of " + format_bytes(bytes_total) + ", "
-        + format_bytes(static_cast<uint64_t>(rate)) + "/s";
+    return m_label + " [" + bar + "] " + std::to_string(items_done) + "/"
+        + std::to_string(items_total) + " " + m_noun + ", " + format_bytes(bytes_done) + " of "
+        + format_bytes(bytes_total) + ", " + format_bytes(static_cast<uint64_t>(rate)) + "/s";
 }
 
-void ProgressLine::update(uint64_t items_done, uint64_t items_total, uint64_t bytes_done, uint64_t bytes_total)
+void ProgressLine::update(
+    uint64_t items_done, uint64_t items_total, uint64_t bytes_done, uint64_t bytes_total)
 {
     if (!m_enabled)
         return;
@@ -59,7 +61,8 @@ void ProgressLine::update(uint64_t items_done, uint64_t items_total, uint64_t by
     m_last_draw = now;
     double seconds = std::chrono::duration<double>(now - m_started).count();
     // "\r" and erase-to-end redraw in place without scrolling the terminal.
-    std::fprintf(stderr, "\r%s\033[K", render(items_done, items_total, bytes_done, bytes_total, seconds).c_str());
+    std::fprintf(stderr, "\r%s\033[K",
+        render(items_done, items_total, bytes_done, bytes_total, seconds).c_str());
     std::fflush(stderr);
     m_drawn = true;
 }

@@ -21,7 +21,8 @@ public:
     ProgressLine& operator=(const ProgressLine&) = delete;
 
     // Redraws the line if enough time has passed or the work is done.
-    void update(uint64_t items_done, uint64_t items_total, uint64_t bytes_done, uint64_t bytes_total);
+    void update(
+        uint64_t items_done, uint64_t items_total, uint64_t bytes_done, uint64_t bytes_total);
 
     // Ends the line, so later output starts on a fresh one.
     void finish();

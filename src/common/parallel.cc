@@ -9,8 +9,8 @@
 
 namespace spore {
 
-Result<void> parallel_for(
-    size_t count, unsigned jobs, const std::function<Result<void>(size_t index, unsigned worker)>& task)
+Result<void> parallel_for(size_t count, unsigned jobs,
+    const std::function<Result<void>(size_t index, unsigned worker)>& task)
 {
     std::atomic<size_t> next = 0;
     std::atomic<bool> failed = false;

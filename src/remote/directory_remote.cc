@@ -11,8 +11,14 @@
 namespace spore::remote {
 namespace {
 
-std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
-std::string name_of(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string parent_of(const std::string& path)
+{
+    return path.substr(0, path.rfind('/'));
+}
+std::string name_of(const std::string& path)
+{
+    return path.substr(path.rfind('/') + 1);
+}
 
 // Writes a file atomically in its directory, creating the directories.
 Result<void> write_object(const std::string& path, std::span<const uint8_t> bytes)
@@ -38,7 +44,8 @@ Result<std::unique_ptr<DirectoryRemote>> DirectoryRemote::create(const Location&
     return std::unique_ptr<DirectoryRemote>(new DirectoryRemote(path));
 }
 
-Result<void> DirectoryRemote::fetch(const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out)
+Result<void> DirectoryRemote::fetch(
+    const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out)
 {
     if (!is_valid_digest(content.digest))
         return Error::invalid(m_path + ": \"" + content.digest + "\" is not a digest");
@@ -88,7 +95,8 @@ Result<void> DirectoryRemote::store(const ContentRef& content, std::span<const u
 Result<void> DirectoryRemote::publish_index(const ContentRef& index, std::span<const uint8_t> bytes)
 {
     (void)index;
-    std::span<const uint8_t> layout(reinterpret_cast<const uint8_t*>(kLayoutObjectText.data()), kLayoutObjectText.size());
+    std::span<const uint8_t> layout(
+        reinterpret_cast<const uint8_t*>(kLayoutObjectText.data()), kLayoutObjectText.size());
     TRY_CONTEXT(write_object(m_path + "/" + std::string(kLayoutObjectName), layout), m_path);
     TRY_CONTEXT(write_object(m_path + "/" + std::string(kIndexObjectName), bytes), m_path);
     return {};

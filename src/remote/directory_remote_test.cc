@@ -12,9 +12,9 @@
 namespace spore::remote {
 namespace {
 
-using ::testing::HasSubstr;
 using spore::testing::read_text;
 using spore::testing::TemporaryDirectory;
+using ::testing::HasSubstr;
 
 std::span<const uint8_t> bytes_of(std::string_view text)
 {
@@ -24,11 +24,15 @@ std::span<const uint8_t> bytes_of(std::string_view text)
 class DirectoryRemoteTest : public ::testing::Test {
 protected:
     DirectoryRemoteTest()
-        : m_remote(DirectoryRemote::create(parse_location(m_directory.file("store")).value()).value())
+        : m_remote(
+            DirectoryRemote::create(parse_location(m_directory.file("store")).value()).value())
     {
     }
 
-    ContentRef blob(std::string_view text) { return {ContentKind::Blob, digest_of(bytes_of(text)), "x"}; }
+    ContentRef blob(std::string_view text)
+    {
+        return {ContentKind::Blob, digest_of(bytes_of(text)), "x"};
+    }
 
     TemporaryDirectory m_directory;
     std::unique_ptr<DirectoryRemote> m_remote;
@@ -38,7 +42,8 @@ TEST_F(DirectoryRemoteTest, StoredBlobsAreFetchedBackUnderTheLayoutName)
 {
     ContentRef content = blob("hello");
     ASSERT_TRUE(m_remote->store(content, bytes_of("hello")));
-    EXPECT_EQ(read_text(m_directory.file("store/") + blob_object_name("", content.digest)), "hello");
+    EXPECT_EQ(
+        read_text(m_directory.file("store/") + blob_object_name("", content.digest)), "hello");
     EXPECT_TRUE(m_remote->contains(content, 5).value());
     EXPECT_FALSE(m_remote->contains(content, 6).value());
 

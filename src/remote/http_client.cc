@@ -335,11 +335,13 @@ std::string printable_text(std::string_view text, size_t limit)
 static bool has_scheme(const std::string& reference)
 {
     size_t colon = reference.find(':');
-    if (colon == std::string::npos || colon == 0 || !std::isalpha(static_cast<unsigned char>(reference[0])))
+    if (colon == std::string::npos || colon == 0
+        || !std::isalpha(static_cast<unsigned char>(reference[0])))
         return false;
-    return std::all_of(reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
-    });
+    return std::all_of(
+        reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+        });
 }
 
 std::string resolve_reference(const std::string& base_url, const std::string& reference)

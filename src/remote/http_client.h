@@ -94,7 +94,10 @@ private:
 };
 
 // Whether status is 2xx.
-inline bool is_success(long status) { return status >= 200 && status < 300; }
+inline bool is_success(long status)
+{
+    return status >= 200 && status < 300;
+}
 
 // A short lower-case reason phrase for a common status ("not found"),
 // empty for others.

@@ -12,18 +12,21 @@ TEST(ResolveReference, AnAbsoluteReferenceStandsAlone)
 
 TEST(ResolveReference, APathReferenceKeepsTheOrigin)
 {
-    EXPECT_EQ(resolve_reference("http://a:5000/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/123?_state=s"),
+    EXPECT_EQ(
+        resolve_reference("http://a:5000/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/123?_state=s"),
         "http://a:5000/v2/x/blobs/uploads/123?_state=s");
 }
 
 TEST(ResolveReference, APathWithAUrlInItsQueryIsStillRelative)
 {
-    EXPECT_EQ(resolve_reference("https://a/v2/x", "/next?to=http://y/z"), "https://a/next?to=http://y/z");
+    EXPECT_EQ(
+        resolve_reference("https://a/v2/x", "/next?to=http://y/z"), "https://a/next?to=http://y/z");
 }
 
 TEST(ResolveReference, ANetworkPathReferenceKeepsTheScheme)
 {
-    EXPECT_EQ(resolve_reference("https://a/v2/x", "//cdn.example/blob"), "https://cdn.example/blob");
+    EXPECT_EQ(
+        resolve_reference("https://a/v2/x", "//cdn.example/blob"), "https://cdn.example/blob");
 }
 
 TEST(ResolveReference, ARelativeReferenceReplacesTheLastSegment)

@@ -17,10 +17,12 @@ namespace spore::remote {
 
 class HttpRemote final : public Remote {
 public:
-    static Result<std::unique_ptr<HttpRemote>> create(const Location& location, std::shared_ptr<HttpClient> http);
+    static Result<std::unique_ptr<HttpRemote>> create(
+        const Location& location, std::shared_ptr<HttpClient> http);
 
     const std::string& describe() const override { return m_description; }
-    Result<void> fetch(const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override;
+    Result<void> fetch(
+        const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override;
     Result<bool> contains(const ContentRef& content, uint64_t size) override;
     // Both refuse with NotSupported.
     Result<void> store(const ContentRef& content, std::span<const uint8_t> bytes) override;

@@ -1,15 +1,10 @@
 // HttpClient and HttpRemote against nginx (tests/remote/servers/nginx.sh)
-// and s3rver, plus a canned-response server on loopback for the peers no
+// and s3rver, plus a scripted server on loopback for the peers no
 // real server imitates: endless headers, lying lengths, hostile redirects.
 
 #include "remote/http_remote.h"
 
 #include <gtest/gtest.h>
-
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -18,34 +13,21 @@
 
 #include "remote/layout_store.h"
 #include "remote/s3_remote.h"
-#include "remote/testing/test_servers.h"
+#include "remote/testing/integration_support.h"
+#include "remote/testing/scripted_server.h"
 #include "spore/digest.h"
 
 namespace spore::remote {
 namespace {
 
-using testing::TestServers;
-
-const std::string& server(const std::string& name)
-{
-    return TestServers::get()[name];
-}
-
-std::vector<uint8_t> pattern(size_t size, uint8_t seed)
-{
-    std::vector<uint8_t> bytes(size);
-    for (size_t index = 0; index < size; index++)
-        bytes[index] = static_cast<uint8_t>(index * 131 + seed + index / 4096);
-    return bytes;
-}
-
-// A path segment no other test (or earlier run) uses.
-std::string unique_name()
-{
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    return std::string(test->test_suite_name()) + "-" + test->name() + "-"
-        + std::to_string(::getpid());
-}
+using testing::blob;
+using testing::client_with_test_ca;
+using testing::contains_text;
+using testing::holds;
+using testing::pattern;
+using testing::ScriptedServer;
+using testing::server;
+using testing::unique_name;
 
 // Writes bytes to RELATIVE under the web root, creating directories.
 void place_file(const std::string& relative, std::span<const uint8_t> bytes)
@@ -56,117 +38,6 @@ void place_file(const std::string& relative, std::span<const uint8_t> bytes)
         .write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
 }
-
-std::shared_ptr<HttpClient> client_with_test_ca()
-{
-    HttpOptions options;
-    options.ca_file = server("SPOREVM_TEST_CA");
-    return HttpClient::create(options).value();
-}
-
-bool contains_text(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-// contains() as a plain answer; an error fails the test and reads as false.
-bool holds(Remote& remote, const std::string& digest, uint64_t size)
-{
-    auto contained = remote.contains({ContentKind::Blob, digest, ""}, size);
-    if (!contained) {
-        ADD_FAILURE() << contained.error().message();
-        return false;
-    }
-    return *contained;
-}
-
-// Answers one connection with a fixed response, after reading the request
-// head, which it keeps; for peers that misbehave in ways real servers do
-// not. filler_bytes of 'x' follow the response, sent until the client hangs up.
-class CannedServer {
-public:
-    explicit CannedServer(std::string response, size_t filler_bytes = 0)
-        : m_response(std::move(response))
-        , m_filler_bytes(filler_bytes)
-    {
-        m_listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof(address);
-        bool ok = m_listener >= 0
-            && ::bind(m_listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0
-            && ::listen(m_listener, 1) == 0
-            && ::getsockname(m_listener, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-        if (!ok)
-            std::abort();
-        m_port = ntohs(address.sin_port);
-        m_thread = std::thread([this] { serve(); });
-    }
-    ~CannedServer()
-    {
-        m_thread.join();
-        ::close(m_listener);
-    }
-    CannedServer(const CannedServer&) = delete;
-    CannedServer& operator=(const CannedServer&) = delete;
-
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
-    // The request head received; read after the client call returned.
-    const std::string& request() const { return m_request; }
-
-private:
-    // Every wait is bounded, so a test that never connects still ends.
-    static bool wait_for(int fd, short events)
-    {
-        pollfd poll_fd{fd, events, 0};
-        return ::poll(&poll_fd, 1, 10000) == 1;
-    }
-
-    void serve()
-    {
-        if (!wait_for(m_listener, POLLIN))
-            return;
-        int connection = ::accept4(m_listener, nullptr, nullptr, SOCK_CLOEXEC);
-        if (connection < 0)
-            return;
-        char buffer[4096];
-        while (!contains_text(m_request, "\r\n\r\n") && m_request.size() < (1 << 20)
-            && wait_for(connection, POLLIN)) {
-            ssize_t count = ::recv(connection, buffer, sizeof(buffer), 0);
-            if (count <= 0)
-                break;
-            m_request.append(buffer, static_cast<size_t>(count));
-        }
-        bool sent = send_all(connection, m_response);
-        std::string filler(64 << 10, 'x');
-        for (size_t left = m_filler_bytes; sent && left > 0; left -= std::min(left, filler.size()))
-            sent = send_all(
-                connection, std::string_view(filler).substr(0, std::min(left, filler.size())));
-        ::shutdown(connection, SHUT_WR);
-        ::close(connection);
-    }
-
-    static bool send_all(int fd, std::string_view data)
-    {
-        while (!data.empty()) {
-            if (!wait_for(fd, POLLOUT))
-                return false;
-            ssize_t count = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-            if (count <= 0)
-                return false;
-            data.remove_prefix(static_cast<size_t>(count));
-        }
-        return true;
-    }
-
-    std::string m_response;
-    size_t m_filler_bytes;
-    int m_listener = -1;
-    uint16_t m_port = 0;
-    std::thread m_thread;
-    std::string m_request;
-};
 
 // HttpClient against real servers.
 
@@ -298,7 +169,7 @@ TEST(HttpClientHostilePeerTest, EndlessHeadersAreRefused)
     std::string head = "HTTP/1.1 200 OK\r\n";
     for (int line = 0; line < 400; line++)
         head += "X-Filler-" + std::to_string(line) + ": " + std::string(1000, 'a') + "\r\n";
-    CannedServer peer(head + "Content-Length: 0\r\n\r\n");
+    ScriptedServer peer(head + "Content-Length: 0\r\n\r\n");
     HttpRequest request;
     request.url = peer.url() + "/";
     auto response = client_with_test_ca()->send(request);
@@ -309,7 +180,7 @@ TEST(HttpClientHostilePeerTest, EndlessHeadersAreRefused)
 
 TEST(HttpClientHostilePeerTest, AnnouncedLengthOverTheLimitIsRefusedBeforeTheBody)
 {
-    CannedServer peer("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n", 1 << 20);
+    ScriptedServer peer("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n", 1 << 20);
     HttpRequest request;
     request.url = peer.url() + "/";
     request.max_response_size = 4096;
@@ -321,7 +192,7 @@ TEST(HttpClientHostilePeerTest, AnnouncedLengthOverTheLimitIsRefusedBeforeTheBod
 
 TEST(HttpClientHostilePeerTest, UnannouncedEndlessBodyIsCutAtTheLimit)
 {
-    CannedServer peer("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", 64 << 20);
+    ScriptedServer peer("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", 64 << 20);
     HttpRequest request;
     request.url = peer.url() + "/";
     request.max_response_size = 1 << 20;
@@ -333,7 +204,7 @@ TEST(HttpClientHostilePeerTest, UnannouncedEndlessBodyIsCutAtTheLimit)
 
 TEST(HttpClientHostilePeerTest, GarbageInsteadOfHttpIsATransportError)
 {
-    CannedServer peer(std::string(5000, '\x01'));
+    ScriptedServer peer(std::string(5000, '\x01'));
     HttpRequest request;
     request.url = peer.url() + "/";
     EXPECT_FALSE(client_with_test_ca()->send(request));
@@ -341,7 +212,7 @@ TEST(HttpClientHostilePeerTest, GarbageInsteadOfHttpIsATransportError)
 
 TEST(HttpClientHostilePeerTest, HostileRedirectIsRefusedWithAPrintableBoundedMessage)
 {
-    CannedServer peer("HTTP/1.1 302 Found\r\nLocation: http://elsewhere/\x1b[31m"
+    ScriptedServer peer("HTTP/1.1 302 Found\r\nLocation: http://elsewhere/\x1b[31m"
         + std::string(10000, 'a') + "\r\nContent-Length: 0\r\n\r\n");
     Location location = parse_location(peer.url() + "/bundle").value();
     auto remote = HttpRemote::create(location, client_with_test_ca()).value();
@@ -356,7 +227,7 @@ TEST(HttpClientHostilePeerTest, HostileRedirectIsRefusedWithAPrintableBoundedMes
 
 // What S3Remote puts on the wire; s3rver cannot show which headers were signed.
 
-Result<std::unique_ptr<S3Remote>> s3_remote_for(const CannedServer& peer, std::string token)
+Result<std::unique_ptr<S3Remote>> s3_remote_for(const ScriptedServer& peer, std::string token)
 {
     S3Settings settings;
     settings.endpoint = peer.url();
@@ -370,7 +241,7 @@ Result<std::unique_ptr<S3Remote>> s3_remote_for(const CannedServer& peer, std::s
 TEST(HttpSignedRequestTest, S3RequestSignsThePayloadHashAndSessionToken)
 {
     std::string body = "<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
-    CannedServer peer("HTTP/1.1 404 Not Found\r\nContent-Length: " + std::to_string(body.size())
+    ScriptedServer peer("HTTP/1.1 404 Not Found\r\nContent-Length: " + std::to_string(body.size())
         + "\r\n\r\n" + body);
     auto remote = s3_remote_for(peer, "session-token-value").value();
     std::string digest = digest_of(pattern(10, 2));
@@ -379,7 +250,7 @@ TEST(HttpSignedRequestTest, S3RequestSignsThePayloadHashAndSessionToken)
     ASSERT_FALSE(fetched);
     EXPECT_EQ(fetched.error().code(), ErrorCode::NotFound);
 
-    const std::string& request = peer.request();
+    std::string request = peer.first_head();
     EXPECT_EQ(request.rfind("GET /bucket/prefix/blobs/sha256/" + digest.substr(7) + " ", 0), 0u)
         << request;
     EXPECT_TRUE(contains_text(request, "Credential=AKIDEXAMPLE/")) << request;
@@ -398,8 +269,8 @@ TEST(HttpSignedRequestTest, S3WrongRegionErrorNamesTheBucketRegion)
     std::string body = "<Error><Code>PermanentRedirect</Code><Message>The bucket you are "
                        "attempting to access must be addressed using the specified "
                        "endpoint.</Message></Error>";
-    CannedServer peer("HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: ap-south-1\r\n"
-                      "Content-Length: "
+    ScriptedServer peer("HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: ap-south-1\r\n"
+                        "Content-Length: "
         + std::to_string(body.size()) + "\r\n\r\n" + body);
     auto remote = s3_remote_for(peer, "").value();
     std::vector<uint8_t> out;
@@ -413,7 +284,8 @@ TEST(HttpSignedRequestTest, S3WrongRegionErrorNamesTheBucketRegion)
 
 TEST(HttpSignedRequestTest, S3HugeErrorDocumentIsRefusedAsTooLong)
 {
-    CannedServer peer("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n<Error><Code>", 8 << 20);
+    ScriptedServer peer(
+        "HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n<Error><Code>", 8 << 20);
     auto remote = s3_remote_for(peer, "").value();
     std::vector<uint8_t> out;
     auto fetched = remote->fetch({ContentKind::Blob, digest_of(pattern(10, 4)), ""}, 100, out);
@@ -444,8 +316,6 @@ protected:
         EXPECT_TRUE(remote) << remote.error().message();
         return std::move(remote).value();
     }
-
-    static ContentRef blob(const std::string& digest) { return {ContentKind::Blob, digest, ""}; }
 };
 
 TEST_F(HttpRemoteTest, FetchOverHttpReturnsTheBlob)

@@ -12,7 +12,10 @@ namespace spore::remote {
 
 #ifdef SPOREVM_HAVE_CURL
 
-bool remote_transports_available() { return true; }
+bool remote_transports_available()
+{
+    return true;
+}
 
 Result<std::unique_ptr<Remote>> open_remote(const Location& location, const RemoteOptions& options)
 {
@@ -31,14 +34,16 @@ Result<std::unique_ptr<Remote>> open_remote(const Location& location, const Remo
             settings.endpoint = options.s3_endpoint;
         if (!options.s3_region.empty())
             settings.region = options.s3_region;
-        return std::unique_ptr<Remote>(TRY(S3Remote::create(location, std::move(settings), std::move(http))));
+        return std::unique_ptr<Remote>(
+            TRY(S3Remote::create(location, std::move(settings), std::move(http))));
     }
     case LocationKind::Http:
         return std::unique_ptr<Remote>(TRY(HttpRemote::create(location, std::move(http))));
     case LocationKind::Registry: {
         RegistrySettings settings = TRY(registry_settings_from_environment(location.host));
         settings.plain_http = settings.plain_http || options.plain_http;
-        return std::unique_ptr<Remote>(TRY(RegistryRemote::create(location, std::move(settings), std::move(http))));
+        return std::unique_ptr<Remote>(
+            TRY(RegistryRemote::create(location, std::move(settings), std::move(http))));
     }
     }
     return Error::invalid("unknown location kind: " + location.text);
@@ -46,7 +51,10 @@ Result<std::unique_ptr<Remote>> open_remote(const Location& location, const Remo
 
 #else
 
-bool remote_transports_available() { return false; }
+bool remote_transports_available()
+{
+    return false;
+}
 
 Result<std::unique_ptr<Remote>> open_remote(const Location& location, const RemoteOptions&)
 {

@@ -48,7 +48,8 @@ public:
         const Location& location, RegistrySettings settings, std::shared_ptr<HttpClient> http);
 
     const std::string& describe() const override { return m_description; }
-    Result<void> fetch(const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override;
+    Result<void> fetch(
+        const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override;
     Result<bool> contains(const ContentRef& content, uint64_t size) override;
     Result<void> store(const ContentRef& content, std::span<const uint8_t> bytes) override;
     // Tags the index with the location's tag; with no tag, the index stays

@@ -7,22 +7,22 @@
 
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <functional>
+#include <cctype>
 #include <thread>
 
-#include "remote/testing/test_servers.h"
+#include "remote/testing/integration_support.h"
+#include "remote/testing/scripted_server.h"
 #include "spore/digest.h"
 
 namespace spore::remote {
 namespace {
 
-using testing::TestServers;
+using testing::contains_text;
+using testing::holds;
+using testing::pattern;
+using testing::ScriptedServer;
+using testing::server;
 
 const std::string kEmptyConfigType = "application/vnd.oci.empty.v1+json";
 const std::string kChunkType = "application/vnd.sporevm.chunk.v1";
@@ -30,51 +30,23 @@ const std::string kSporeManifestType = "application/vnd.sporevm.spore.manifest.v
 const std::string kManifestType = "application/vnd.oci.image.manifest.v1+json";
 const std::string kIndexType = "application/vnd.oci.image.index.v1+json";
 
-const std::string& server(const std::string& name)
-{
-    return TestServers::get()[name];
-}
-
-bool contains_text(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
 std::vector<uint8_t> bytes_of(const std::string& text)
 {
     return {text.begin(), text.end()};
 }
 
-std::vector<uint8_t> pattern(size_t size, uint8_t seed)
-{
-    std::vector<uint8_t> bytes(size);
-    for (size_t index = 0; index < size; index++)
-        bytes[index] = static_cast<uint8_t>(index * 131 + seed + index / 4096);
-    return bytes;
-}
-
 // A repository no other test (or earlier run) uses.
 std::string unique_repository()
 {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string("sporevm-test/") + test->test_suite_name() + "-" + test->name()
-        + "-" + std::to_string(::getpid());
+    std::string name = "sporevm-test/" + testing::unique_name();
     for (char& c : name)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return name;
 }
 
-std::shared_ptr<HttpClient> client(bool with_test_ca = true)
-{
-    HttpOptions options;
-    if (with_test_ca)
-        options.ca_file = server("SPOREVM_TEST_CA");
-    return HttpClient::create(options).value();
-}
-
 std::unique_ptr<RegistryRemote> open_registry(const std::string& host,
     const std::string& repository, RegistrySettings settings = {},
-    std::shared_ptr<HttpClient> http = client())
+    std::shared_ptr<HttpClient> http = testing::client_with_test_ca())
 {
     Location location = parse_location("oci://" + host + "/" + repository).value();
     return RegistryRemote::create(location, std::move(settings), std::move(http)).value();
@@ -151,16 +123,6 @@ void expect_fetches(Remote& remote, const Content& item)
     EXPECT_EQ(out, item.bytes) << item.ref.digest;
 }
 
-bool holds(Remote& remote, const Content& item, uint64_t size)
-{
-    auto contained = remote.contains(item.ref, size);
-    if (!contained) {
-        ADD_FAILURE() << contained.error().message();
-        return false;
-    }
-    return *contained;
-}
-
 // An error message, or "" when result succeeded.
 template <typename T> std::string failure_of(const Result<T>& result)
 {
@@ -174,11 +136,11 @@ TEST(RegistryPlain, BlobsAndManifestsRoundTrip)
     auto remote = open_registry(server("SPOREVM_TEST_REGISTRY"), unique_repository());
     TinyBundle bundle(1);
     for (const Content* item : bundle.all())
-        EXPECT_FALSE(holds(*remote, *item, item->bytes.size())) << item->ref.digest;
+        EXPECT_FALSE(holds(*remote, item->ref, item->bytes.size())) << item->ref.digest;
     push(*remote, bundle);
     for (const Content* item : bundle.all()) {
-        EXPECT_TRUE(holds(*remote, *item, item->bytes.size())) << item->ref.digest;
-        EXPECT_FALSE(holds(*remote, *item, item->bytes.size() + 1)) << item->ref.digest;
+        EXPECT_TRUE(holds(*remote, item->ref, item->bytes.size())) << item->ref.digest;
+        EXPECT_FALSE(holds(*remote, item->ref, item->bytes.size() + 1)) << item->ref.digest;
         expect_fetches(*remote, *item);
     }
 }
@@ -216,7 +178,7 @@ TEST(RegistryPlain, PublishIndexTagsTheIndex)
     request.url
         = "http://" + server("SPOREVM_TEST_REGISTRY") + "/v2/" + repository + "/manifests/v1";
     request.headers.push_back("Accept: " + kIndexType);
-    auto response = client()->send(request);
+    auto response = testing::client_with_test_ca()->send(request);
     ASSERT_TRUE(response) << response.error().message();
     EXPECT_EQ(response->status, 200);
     EXPECT_EQ(response->header("docker-content-digest"), bundle.index.ref.digest);
@@ -345,7 +307,7 @@ TEST(RegistryTls, CredentialsAndTheTestCaRoundTrip)
     TinyBundle bundle(10);
     push(*remote, bundle);
     for (const Content* item : bundle.all()) {
-        EXPECT_TRUE(holds(*remote, *item, item->bytes.size()));
+        EXPECT_TRUE(holds(*remote, item->ref, item->bytes.size()));
         expect_fetches(*remote, *item);
     }
 }
@@ -374,8 +336,8 @@ TEST(RegistryTls, WrongPasswordIsUnauthorized)
 
 TEST(RegistryTls, WithoutTheTestCaTheCertificateIsRefused)
 {
-    auto remote = open_registry(
-        server("SPOREVM_TEST_REGISTRY_TLS"), unique_repository(), tls_credentials(), client(false));
+    auto remote = open_registry(server("SPOREVM_TEST_REGISTRY_TLS"), unique_repository(),
+        tls_credentials(), HttpClient::create({}).value());
     TinyBundle bundle(13);
     std::vector<uint8_t> out;
     std::string message = failure_of(remote->fetch(bundle.chunk.ref, 1 << 20, out));
@@ -399,7 +361,7 @@ TEST(RegistryToken, PusherStoresAndAnonymousFetches)
 
     auto anonymous = open_registry(server("SPOREVM_TEST_REGISTRY_TOKEN"), repository);
     for (const Content* item : bundle.all()) {
-        EXPECT_TRUE(holds(*anonymous, *item, item->bytes.size()));
+        EXPECT_TRUE(holds(*anonymous, item->ref, item->bytes.size()));
         expect_fetches(*anonymous, *item);
     }
 }
@@ -442,95 +404,6 @@ TEST(RegistryToken, MissingBlobIsNotFoundWithAnAnonymousToken)
     EXPECT_EQ(fetched.error().code(), ErrorCode::NotFound) << fetched.error().message();
 }
 
-// Serves loopback HTTP/1.1 one connection at a time, answering each
-// request head with what the handler returns, and keeps every head.
-class ScriptedServer {
-public:
-    using Handler = std::function<std::string(const std::string& head)>;
-
-    explicit ScriptedServer(Handler handler)
-        : m_handler(std::move(handler))
-    {
-        m_listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof(address);
-        bool ok = m_listener >= 0
-            && ::bind(m_listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0
-            && ::listen(m_listener, 8) == 0
-            && ::getsockname(m_listener, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-        if (!ok)
-            std::abort();
-        m_port = ntohs(address.sin_port);
-        m_thread = std::thread([this] { serve(); });
-    }
-    ~ScriptedServer()
-    {
-        m_stop = true;
-        m_thread.join();
-        ::close(m_listener);
-    }
-    ScriptedServer(const ScriptedServer&) = delete;
-    ScriptedServer& operator=(const ScriptedServer&) = delete;
-
-    std::string host() const { return "127.0.0.1:" + std::to_string(m_port); }
-    std::vector<std::string> heads()
-    {
-        std::lock_guard guard(m_lock);
-        return m_heads;
-    }
-
-private:
-    void serve()
-    {
-        while (!m_stop) {
-            pollfd poll_fd{m_listener, POLLIN, 0};
-            if (::poll(&poll_fd, 1, 50) != 1)
-                continue;
-            int connection = ::accept4(m_listener, nullptr, nullptr, SOCK_CLOEXEC);
-            if (connection >= 0)
-                answer(connection);
-        }
-    }
-
-    void answer(int connection)
-    {
-        std::string head;
-        char buffer[4096];
-        while (!contains_text(head, "\r\n\r\n") && head.size() < (64 << 10)) {
-            pollfd poll_fd{connection, POLLIN, 0};
-            if (::poll(&poll_fd, 1, 5000) != 1)
-                break;
-            ssize_t count = ::recv(connection, buffer, sizeof(buffer), 0);
-            if (count <= 0)
-                break;
-            head.append(buffer, static_cast<size_t>(count));
-        }
-        {
-            std::lock_guard guard(m_lock);
-            m_heads.push_back(head);
-        }
-        std::string response = m_handler(head);
-        std::string_view rest = response;
-        while (!rest.empty()) {
-            ssize_t count = ::send(connection, rest.data(), rest.size(), MSG_NOSIGNAL);
-            if (count <= 0)
-                break;
-            rest.remove_prefix(static_cast<size_t>(count));
-        }
-        ::close(connection);
-    }
-
-    Handler m_handler;
-    int m_listener = -1;
-    uint16_t m_port = 0;
-    std::atomic<bool> m_stop{false};
-    std::thread m_thread;
-    std::mutex m_lock;
-    std::vector<std::string> m_heads;
-};
-
 std::string http_response(const std::string& status, const std::vector<std::string>& headers,
     const std::string& body = "")
 {
@@ -545,6 +418,14 @@ std::string request_path(const std::string& head)
 {
     size_t start = head.find(' ') + 1;
     return head.substr(start, head.find(' ', start) - start);
+}
+
+// Settings for a scripted registry, which speaks plain HTTP only.
+RegistrySettings plain_http_settings()
+{
+    RegistrySettings settings;
+    settings.plain_http = true;
+    return settings;
 }
 
 RegistrySettings plain_with_credentials()
@@ -584,9 +465,7 @@ TEST(RegistryRedirect, RedirectLoopEndsAfterFiveHops)
 {
     ScriptedServer registry(
         [](const std::string&) { return http_response("302 Found", {"Location: /again"}); });
-    RegistrySettings settings;
-    settings.plain_http = true;
-    auto remote = open_registry(registry.host(), "repo", settings);
+    auto remote = open_registry(registry.host(), "repo", plain_http_settings());
     std::vector<uint8_t> out;
     Content chunk = content(ContentKind::Blob, kChunkType, bytes_of("x"));
     std::string message = failure_of(remote->fetch(chunk.ref, 100, out));
@@ -598,9 +477,7 @@ TEST(RegistryRedirect, ManifestRedirectIsNotFollowed)
 {
     ScriptedServer registry(
         [](const std::string&) { return http_response("302 Found", {"Location: /elsewhere"}); });
-    RegistrySettings settings;
-    settings.plain_http = true;
-    auto remote = open_registry(registry.host(), "repo", settings);
+    auto remote = open_registry(registry.host(), "repo", plain_http_settings());
     std::vector<uint8_t> out;
     Content manifest = content(ContentKind::Manifest, kManifestType, bytes_of("{}"));
     std::string message = failure_of(remote->fetch(manifest.ref, 100, out));
@@ -645,9 +522,7 @@ private:
 TEST(RegistryScriptedToken, TokenIsFetchedOnceAndSentUpFront)
 {
     ScriptedTokenRegistry registry(true);
-    RegistrySettings settings;
-    settings.plain_http = true;
-    auto remote = open_registry(registry.host(), "repo", settings);
+    auto remote = open_registry(registry.host(), "repo", plain_http_settings());
     Content blob = content(ContentKind::Blob, kChunkType, bytes_of("blob"));
     for (int round = 0; round < 3; round++)
         expect_fetches(*remote, blob);
@@ -657,9 +532,7 @@ TEST(RegistryScriptedToken, TokenIsFetchedOnceAndSentUpFront)
 TEST(RegistryScriptedToken, TokenStillRefusedIsUnauthorized)
 {
     ScriptedTokenRegistry registry(false);
-    RegistrySettings settings;
-    settings.plain_http = true;
-    auto remote = open_registry(registry.host(), "repo", settings);
+    auto remote = open_registry(registry.host(), "repo", plain_http_settings());
     std::vector<uint8_t> out;
     Content blob = content(ContentKind::Blob, kChunkType, bytes_of("blob"));
     std::string message = failure_of(remote->fetch(blob.ref, 100, out));
@@ -673,9 +546,7 @@ TEST(RegistryScriptedToken, HostileChallengeIsACleanError)
         return http_response(
             "401 Unauthorized", {"WWW-Authenticate: Bearer realm=\"file:///etc/passwd\"", "X: y"});
     });
-    RegistrySettings settings;
-    settings.plain_http = true;
-    auto remote = open_registry(registry.host(), "repo", settings);
+    auto remote = open_registry(registry.host(), "repo", plain_http_settings());
     std::vector<uint8_t> out;
     Content blob = content(ContentKind::Blob, kChunkType, bytes_of("blob"));
     std::string message = failure_of(remote->fetch(blob.ref, 100, out));

@@ -39,7 +39,9 @@ public:
     // Fetches content into out (resized to what arrived). A transfer that
     // would exceed max_size bytes is cut off and refused, so a hostile peer
     // cannot exhaust memory. NotFound when the remote does not hold it.
-    virtual Result<void> fetch(const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) = 0;
+    virtual Result<void> fetch(
+        const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out)
+        = 0;
 
     // Whether the remote already holds content of this size, to skip an upload.
     virtual Result<bool> contains(const ContentRef& content, uint64_t size) = 0;

@@ -66,7 +66,8 @@ public:
         const Location& location, S3Settings settings, std::shared_ptr<HttpClient> http);
 
     const std::string& describe() const override { return m_description; }
-    Result<void> fetch(const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override;
+    Result<void> fetch(
+        const ContentRef& content, uint64_t max_size, std::vector<uint8_t>& out) override;
     Result<bool> contains(const ContentRef& content, uint64_t size) override;
     Result<void> store(const ContentRef& content, std::span<const uint8_t> bytes) override;
     Result<void> publish_index(const ContentRef& index, std::span<const uint8_t> bytes) override;

@@ -11,18 +11,16 @@
 #include <thread>
 
 #include "remote/layout_store.h"
-#include "remote/testing/test_servers.h"
+#include "remote/testing/integration_support.h"
 #include "spore/digest.h"
 
 namespace spore::remote {
 namespace {
 
-using testing::TestServers;
-
-const std::string& server(const std::string& name)
-{
-    return TestServers::get()[name];
-}
+using testing::blob;
+using testing::contains_text;
+using testing::holds;
+using testing::server;
 
 std::vector<uint8_t> pattern(size_t size, uint8_t seed)
 {
@@ -30,27 +28,6 @@ std::vector<uint8_t> pattern(size_t size, uint8_t seed)
     for (size_t index = 0; index < size; index++)
         bytes[index] = static_cast<uint8_t>(index * 37 + seed + index / 8192);
     return bytes;
-}
-
-bool contains_text(const std::string& text, const std::string& part)
-{
-    return text.find(part) != std::string::npos;
-}
-
-ContentRef blob(const std::string& digest)
-{
-    return {ContentKind::Blob, digest, ""};
-}
-
-// contains() as a plain answer; an error fails the test and reads as false.
-bool holds(Remote& remote, const std::string& digest, uint64_t size)
-{
-    auto contained = remote.contains({ContentKind::Blob, digest, ""}, size);
-    if (!contained) {
-        ADD_FAILURE() << contained.error().message();
-        return false;
-    }
-    return *contained;
 }
 
 class S3RemoteTest : public ::testing::Test {

@@ -27,8 +27,10 @@ struct Options {
 
 [[noreturn]] void usage(const char* problem)
 {
-    std::fprintf(stderr, "make_test_spore: %s\nusage: make_test_spore OUT [--memory SIZE] "
-                         "[--chunk-size SIZE] [--stored FRACTION] [--seed N]\n", problem);
+    std::fprintf(stderr,
+        "make_test_spore: %s\nusage: make_test_spore OUT [--memory SIZE] "
+        "[--chunk-size SIZE] [--stored FRACTION] [--seed N]\n",
+        problem);
     std::exit(2);
 }
 

@@ -24,7 +24,8 @@ public:
         EXPECT_TRUE(writer) << writer.error().message();
         m_first = writer->chunks().put(spore::testing::chunk_bytes(1)).value();
         m_second = writer->chunks().put(spore::testing::chunk_bytes(2)).value();
-        auto committed = writer->commit(spore::testing::sample_manifest({{m_first}, {}, {m_second}, {m_first}}));
+        auto committed = writer->commit(
+            spore::testing::sample_manifest({{m_first}, {}, {m_second}, {m_first}}));
         EXPECT_TRUE(committed) << committed.error().message();
         auto forked = fork_spore(parent(), 3, m_directory.file("batch"));
         EXPECT_TRUE(forked) << forked.error().message();

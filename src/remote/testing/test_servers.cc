@@ -12,7 +12,8 @@ const TestServers& TestServers::get()
         TestServers result;
         const char* path = std::getenv("SPOREVM_TEST_SERVERS");
         if (!path || !*path) {
-            std::fprintf(stderr, "SPOREVM_TEST_SERVERS is not set: start tests/remote/servers.sh first\n");
+            std::fprintf(
+                stderr, "SPOREVM_TEST_SERVERS is not set: start tests/remote/servers.sh first\n");
             std::abort();
         }
         std::ifstream file(path);
