@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <set>
 
+#include "common/strict_json.h"
 #include "spore/digest.h"
 #include "spore/manifest_json.h"
 
@@ -25,12 +26,7 @@ constexpr size_t kMaxIndexEntries = 1'000'001;
 
 std::string printable(std::string_view text)
 {
-    std::string result;
-    for (char character : text.substr(0, kMaxQuoted))
-        result += (character >= 0x20 && character < 0x7f) ? character : '?';
-    if (text.size() > kMaxQuoted)
-        result += "...";
-    return result;
+    return spore::printable(text, kMaxQuoted);
 }
 
 // Named so that argument-dependent lookup cannot pick std::quoted for a
@@ -140,83 +136,9 @@ private:
     std::string m_document;
 };
 
-// Records what a DOM cannot show afterwards: a key repeated in one object
-// (a DOM silently keeps one) and nesting depth. SAX events come before any
-// tree is built, so hostile nesting costs nothing.
-class ShapeChecker final : public nlohmann::json_sax<Json> {
-public:
-    explicit ShapeChecker(const Parser& parser)
-        : m_parser(parser)
-    {
-    }
-
-    std::optional<Error> take_error() { return std::move(m_error); }
-
-    bool null() override { return true; }
-    bool boolean(bool) override { return true; }
-    bool number_integer(number_integer_t) override { return true; }
-    bool number_unsigned(number_unsigned_t) override { return true; }
-    bool number_float(number_float_t, const string_t&) override { return true; }
-    bool string(string_t&) override { return true; }
-    bool binary(binary_t&) override { return true; }
-    bool start_object(std::size_t) override { return open(true); }
-    bool start_array(std::size_t) override { return open(false); }
-    bool end_object() override { return close(); }
-    bool end_array() override { return close(); }
-
-    bool key(string_t& name) override
-    {
-        if (!m_keys.back().insert(name).second) {
-            m_error = m_parser.refuse("duplicate field " + printable(name));
-            return false;
-        }
-        return true;
-    }
-
-    bool parse_error(std::size_t position, const std::string&, const Json::exception&) override
-    {
-        m_error = m_parser.refuse("malformed json at byte " + std::to_string(position));
-        return false;
-    }
-
-private:
-    bool open(bool)
-    {
-        if (m_keys.size() >= kMaxDepth) {
-            m_error
-                = m_parser.refuse("nested deeper than " + std::to_string(kMaxDepth) + " levels");
-            return false;
-        }
-        m_keys.emplace_back();
-        return true;
-    }
-
-    bool close()
-    {
-        m_keys.pop_back();
-        return true;
-    }
-
-    const Parser& m_parser;
-    std::vector<std::set<std::string, std::less<>>> m_keys;
-    std::optional<Error> m_error;
-};
-
-// nlohmann reports failures by exception; none may leave this function.
 Result<Json> Parser::parse(std::string_view text) const
 {
-    try {
-        ShapeChecker checker(*this);
-        if (!Json::sax_parse(text, &checker)) {
-            auto error = checker.take_error();
-            return error ? std::move(*error) : refuse("malformed json");
-        }
-        return Json::parse(text);
-    } catch (const Json::exception&) {
-        return refuse("malformed json");
-    } catch (const std::bad_alloc&) {
-        return refuse("too large to hold in memory");
-    }
+    return TRY_CONTEXT(parse_strict_json(text, kMaxDepth), m_document);
 }
 
 // Foreign annotations are kept, since OCI tools add their own (a copy to a

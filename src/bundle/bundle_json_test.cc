@@ -251,7 +251,7 @@ TEST(IndexJson, DuplicateAnnotationSpelledWithAnEscapeIsRefused)
     // "\u0072ole" is "role": a DOM would silently keep one of the two.
     std::string text = replaced(index_text(), kParentAnnotationsText,
         R"("annotations":{"org.sporevm.role":"parent","org.sporevm.\u0072ole":"child"})");
-    EXPECT_EQ(index_refusal(text), "index.json: duplicate field org.sporevm.role");
+    EXPECT_EQ(index_refusal(text), "index.json: duplicate field manifests[0].annotations.org.sporevm.role");
 }
 
 TEST(IndexJson, NestingOneLevelDeeperThanTheIndexNeedsIsRefused)
@@ -750,7 +750,7 @@ TEST(ArtifactManifestJson, DuplicateFieldInALayerIsRefused)
 {
     std::string text
         = replaced(artifact_text(), R"("size":65536})", R"("size":65536,"size":65536})");
-    EXPECT_EQ(artifact_refusal(text), "manifest: duplicate field size");
+    EXPECT_EQ(artifact_refusal(text), "manifest: duplicate field layers[1].size");
 }
 
 TEST(ArtifactManifestJson, NestingDeeperThanFourLevelsIsRefused)

@@ -9,6 +9,7 @@
 
 #include "common/hex_value.h"
 #include "common/sha256.h"
+#include "common/strict_json.h"
 #include "spore/digest.h"
 
 namespace spore {
@@ -32,15 +33,9 @@ std::string element(std::string_view path, size_t index)
     return std::string(path) + "[" + std::to_string(index) + "]";
 }
 
-// Only printable ASCII survives, so hostile text stays inert on a terminal.
 std::string printable(std::string_view text)
 {
-    std::string result;
-    for (char character : text.substr(0, kMaxQuoted))
-        result += (character >= 0x20 && character < 0x7f) ? character : '?';
-    if (text.size() > kMaxQuoted)
-        result += "...";
-    return result;
+    return spore::printable(text, kMaxQuoted);
 }
 
 Error refuse(const std::string& path, const std::string& problem)
@@ -48,102 +43,9 @@ Error refuse(const std::string& path, const std::string& problem)
     return Error::invalid("manifest: " + printable(path) + ": " + problem);
 }
 
-// Checks what a DOM cannot show afterwards: duplicate keys (a DOM keeps one
-// silently) and nesting depth. It walks SAX events, so a hostile document
-// costs time linear in its size before any tree is built.
-class ShapeChecker final : public nlohmann::json_sax<Json> {
-public:
-    std::optional<Error> take_error() { return std::move(m_error); }
-
-    bool null() override { return scalar(); }
-    bool boolean(bool) override { return scalar(); }
-    bool number_integer(number_integer_t) override { return scalar(); }
-    bool number_unsigned(number_unsigned_t) override { return scalar(); }
-    bool number_float(number_float_t, const string_t&) override { return scalar(); }
-    bool string(string_t&) override { return scalar(); }
-    bool binary(binary_t&) override { return scalar(); }
-    bool start_object(std::size_t) override { return open(true); }
-    bool start_array(std::size_t) override { return open(false); }
-    bool end_object() override { return close(); }
-    bool end_array() override { return close(); }
-
-    bool key(string_t& name) override
-    {
-        Level& level = m_levels.back();
-        if (!level.keys.insert(name).second) {
-            m_error
-                = Error::invalid("manifest: duplicate field " + printable(join(level.path, name)));
-            return false;
-        }
-        level.key = name;
-        return true;
-    }
-
-    bool parse_error(std::size_t position, const std::string&, const Json::exception&) override
-    {
-        m_error = Error::invalid("manifest: malformed json at byte " + std::to_string(position));
-        return false;
-    }
-
-private:
-    struct Level {
-        std::string path;
-        bool is_object = false;
-        size_t next_index = 0;
-        std::string key;
-        std::set<std::string, std::less<>> keys;
-    };
-
-    bool scalar()
-    {
-        if (!m_levels.empty() && !m_levels.back().is_object)
-            m_levels.back().next_index++;
-        return true;
-    }
-
-    bool open(bool is_object)
-    {
-        if (m_levels.size() >= kMaxJsonDepth) {
-            m_error = Error::invalid(
-                "manifest: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-            return false;
-        }
-        std::string path;
-        if (!m_levels.empty()) {
-            Level& parent = m_levels.back();
-            path = parent.is_object ? join(parent.path, parent.key)
-                                    : element(parent.path, parent.next_index++);
-        }
-        m_levels.push_back({std::move(path), is_object});
-        return true;
-    }
-
-    bool close()
-    {
-        m_levels.pop_back();
-        return true;
-    }
-
-    std::vector<Level> m_levels;
-    std::optional<Error> m_error;
-};
-
-// Parses text into a DOM after the shape check passed. nlohmann reports
-// failures by exception; none may leave this function.
 Result<Json> parse_json(std::string_view text)
 {
-    try {
-        ShapeChecker checker;
-        if (!Json::sax_parse(text, &checker)) {
-            auto error = checker.take_error();
-            return error ? std::move(*error) : Error::invalid("manifest: malformed json");
-        }
-        return Json::parse(text);
-    } catch (const Json::exception&) {
-        return Error::invalid("manifest: malformed json");
-    } catch (const std::bad_alloc&) {
-        return Error::invalid("manifest: too large to hold in memory");
-    }
+    return TRY_CONTEXT(parse_strict_json(text, kMaxJsonDepth), "manifest");
 }
 
 // Refuses a non-object, any field not in `fields` and any missing field.
