@@ -101,7 +101,7 @@ test_killed_pull_leaves_nothing_complete_and_the_rerun_reuses_verified_chunks() 
     "$MAKE_TEST_SPORE" parent --memory 256M --chunk-size 2M --stored 1
     digest="$("$SPORE" pack parent --out bundle 2>/dev/null)"
     serve_bundle killed
-    # 256 MiB at 4 MiB/s per connection: killed well before the end.
+    # 128 chunks at about one a second per connection: killed well before the end.
     "$SPORE" pull "$SPOREVM_TEST_HTTP_SLOW_URL/killed@$digest" --out c --jobs 2 >/dev/null 2>pull.err &
     pid=$!
     tries=0

@@ -1,9 +1,9 @@
 # nginx serving one web root on 127.0.0.1: plain HTTP, HTTPS with HTTP/2
 # (certificate from the test CA), a prefix that answers every request with
 # a redirect, and a rate-limited view for interrupting transfers. nginx
-# sends the first second's worth of a rate-limited response (4 MiB) at
-# once, so a transfer to interrupt must be larger. Sourced by
-# tests/remote/servers.sh.
+# sends the first second's worth of a rate-limited response at once, so
+# the rate is set well below a 2 MiB chunk a second: each chunk then takes
+# about a second to arrive. Sourced by tests/remote/servers.sh.
 
 start_nginx() {
     local prefix="$SERVERS_DIR/nginx"
@@ -71,7 +71,7 @@ http {
         }
         location /slow/ {
             alias $root/;
-            limit_rate 4m;
+            limit_rate 1m;
         }
     }
 }
