@@ -340,8 +340,8 @@ TEST_F(HttpRemoteTest, FetchOverHttpsReturnsTheBlob)
 
 TEST_F(HttpRemoteTest, FetchThroughTheRateLimitedViewArrivesWholeAndSlowly)
 {
-    // nginx sends the first second's worth (4 MiB) at once, then 4 MiB/s.
-    auto bytes = pattern(6 << 20, 12);
+    // nginx sends the first second's worth (1 MiB) at once, then 1 MiB/s.
+    auto bytes = pattern(3 << 20, 12);
     std::string digest = place_blob(bytes);
     std::vector<uint8_t> out;
     auto start = std::chrono::steady_clock::now();
