@@ -7,8 +7,11 @@ namespace spore::agent {
 std::span<uint8_t> OutputBuffer::tail_space()
 {
     uint64_t used = m_end - m_base;
+    // Not zeroed: bytes are read into before anything views them, and
+    // zeroing each stream's first block is visible in profiles of short
+    // commands.
     if (used == m_blocks.size() * kBlockSize)
-        m_blocks.push_back(std::make_unique<uint8_t[]>(kBlockSize));
+        m_blocks.push_back(std::make_unique_for_overwrite<uint8_t[]>(kBlockSize));
     size_t position = static_cast<size_t>(used - (m_blocks.size() - 1) * kBlockSize);
     return {m_blocks.back().get() + position, kBlockSize - position};
 }
