@@ -80,9 +80,9 @@ Result<std::unique_ptr<Machine>> boot_machine(const RunOptions& options, Console
 }
 
 // Restores a spore into a machine whose later captures start from it.
-Result<std::unique_ptr<Machine>> restore_machine(const std::string& path, ConsoleLog& console, bool capturable)
+Result<std::unique_ptr<Machine>> restore_machine(SporeReader& reader, ConsoleLog& console, bool capturable)
 {
-    auto reader = TRY(SporeReader::open(path));
+    const std::string& path = reader.path();
     const Manifest& manifest = reader.manifest();
     if (manifest.agent.protocol_version != exec::kProtocolVersion)
         return Error::not_supported(path + ": its guest agent speaks exec protocol version " +
@@ -155,7 +155,7 @@ Result<int> run_command(const RunOptions& options)
     if (options.from) {
         auto reader = TRY(SporeReader::open(*options.from));
         identity = reader.manifest().identity;
-        machine = TRY(restore_machine(*options.from, console, options.capture.has_value()));
+        machine = TRY(restore_machine(reader, console, options.capture.has_value()));
         timer.mark("restore");
     } else {
         machine = TRY(boot_machine(options, console, timer));
@@ -215,7 +215,7 @@ Result<int> resume_spore(const std::string& path, std::chrono::seconds timeout, 
                               " was captured with no command running; use spore run --from DIR -- CMD");
     auto session = reader.manifest().running_sessions.front();
 
-    auto machine = TRY(restore_machine(path, console, false));
+    auto machine = TRY(restore_machine(reader, console, false));
     timer.mark("restore");
     auto generation = TRY(present_instance(*machine, reader.manifest().identity));
     TRY(machine->start());
