@@ -1,7 +1,6 @@
 #include "common/strict_json.h"
 
 #include <optional>
-#include <set>
 #include <vector>
 
 namespace spore {
@@ -12,43 +11,42 @@ using Json = nlohmann::json;
 // Paths in messages are cut at this length, far beyond any real one.
 constexpr size_t kMaxPathInMessage = 256;
 
-std::string join(std::string_view path, std::string_view key)
-{
-    return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
-}
-
-// Follows the SAX events, keeping each open container's path so that a
-// duplicate key is named where it is.
-class ShapeChecker final : public nlohmann::json_sax<Json> {
+// Builds the DOM from SAX events in the same pass that checks it. An
+// object's keys are its map's keys, so a duplicate shows when inserting
+// it; paths for messages are put together only when one is needed.
+class CheckedDomBuilder final : public nlohmann::json_sax<Json> {
 public:
-    explicit ShapeChecker(size_t max_depth)
+    explicit CheckedDomBuilder(size_t max_depth)
         : m_max_depth(max_depth)
     {
     }
 
+    Json take_root() { return std::move(m_root); }
     std::optional<Error> take_error() { return std::move(m_error); }
 
-    bool null() override { return scalar(); }
-    bool boolean(bool) override { return scalar(); }
-    bool number_integer(number_integer_t) override { return scalar(); }
-    bool number_unsigned(number_unsigned_t) override { return scalar(); }
-    bool number_float(number_float_t, const string_t&) override { return scalar(); }
-    bool string(string_t&) override { return scalar(); }
-    bool binary(binary_t&) override { return scalar(); }
-    bool start_object(std::size_t) override { return open(true); }
-    bool start_array(std::size_t) override { return open(false); }
+    bool null() override { return place(nullptr) != nullptr; }
+    bool boolean(bool value) override { return place(value) != nullptr; }
+    bool number_integer(number_integer_t value) override { return place(value) != nullptr; }
+    bool number_unsigned(number_unsigned_t value) override { return place(value) != nullptr; }
+    bool number_float(number_float_t value, const string_t&) override { return place(value) != nullptr; }
+    bool string(string_t& value) override { return place(std::move(value)) != nullptr; }
+    bool binary(binary_t& value) override { return place(Json::binary(std::move(value))) != nullptr; }
+    bool start_object(std::size_t) override { return open(Json::object()); }
+    bool start_array(std::size_t) override { return open(Json::array()); }
     bool end_object() override { return close(); }
     bool end_array() override { return close(); }
 
     bool key(string_t& name) override
     {
         Level& level = m_levels.back();
-        if (!level.keys.insert(name).second) {
+        auto [slot, inserted] = level.container->get_ref<Json::object_t&>().try_emplace(std::move(name));
+        if (!inserted) {
             m_error = Error::invalid(
-                "duplicate field " + printable(join(level.path, name), kMaxPathInMessage));
+                "duplicate field " + printable(path_to(m_levels.size() - 1, slot->first), kMaxPathInMessage));
             return false;
         }
-        level.key = name;
+        level.key = &slot->first;
+        m_pending = &slot->second;
         return true;
     }
 
@@ -60,34 +58,35 @@ public:
 
 private:
     struct Level {
-        std::string path;
-        bool is_object = false;
-        size_t next_index = 0;
-        std::string key;
-        std::set<std::string, std::less<>> keys;
+        Json* container = nullptr;
+        const std::string* key = nullptr; // the member being parsed, in an object
     };
 
-    bool scalar()
+    // Puts value where the document is at: the root, the next element of
+    // an array, or the member whose key came last.
+    Json* place(Json&& value)
     {
-        if (!m_levels.empty() && !m_levels.back().is_object)
-            m_levels.back().next_index++;
-        return true;
+        if (m_levels.empty()) {
+            m_root = std::move(value);
+            return &m_root;
+        }
+        Json& container = *m_levels.back().container;
+        if (container.is_array()) {
+            auto& elements = container.get_ref<Json::array_t&>();
+            elements.push_back(std::move(value));
+            return &elements.back();
+        }
+        *m_pending = std::move(value);
+        return m_pending;
     }
 
-    bool open(bool is_object)
+    bool open(Json&& container)
     {
         if (m_levels.size() >= m_max_depth) {
-            m_error
-                = Error::invalid("nested deeper than " + std::to_string(m_max_depth) + " levels");
+            m_error = Error::invalid("nested deeper than " + std::to_string(m_max_depth) + " levels");
             return false;
         }
-        std::string path;
-        if (!m_levels.empty()) {
-            Level& parent = m_levels.back();
-            path = parent.is_object ? join(parent.path, parent.key)
-                                    : parent.path + "[" + std::to_string(parent.next_index++) + "]";
-        }
-        m_levels.push_back({std::move(path), is_object});
+        m_levels.push_back({place(std::move(container))});
         return true;
     }
 
@@ -97,8 +96,29 @@ private:
         return true;
     }
 
+    // "a.b[2].name": the path through the first depth levels, then name.
+    std::string path_to(size_t depth, std::string_view name) const
+    {
+        std::string path;
+        for (size_t index = 0; index < depth; index++) {
+            const Level& level = m_levels[index];
+            if (level.container->is_array()) {
+                path += "[" + std::to_string(level.container->size() - 1) + "]";
+                continue;
+            }
+            if (!path.empty())
+                path += ".";
+            path += *level.key;
+        }
+        if (!path.empty())
+            path += ".";
+        return path += name;
+    }
+
     size_t m_max_depth;
+    Json m_root;
     std::vector<Level> m_levels;
+    Json* m_pending = nullptr;
     std::optional<Error> m_error;
 };
 
@@ -118,12 +138,12 @@ std::string printable(std::string_view text, size_t limit)
 Result<Json> parse_strict_json(std::string_view text, size_t max_depth)
 {
     try {
-        ShapeChecker checker(max_depth);
-        if (!Json::sax_parse(text, &checker)) {
-            auto error = checker.take_error();
+        CheckedDomBuilder builder(max_depth);
+        if (!Json::sax_parse(text, &builder)) {
+            auto error = builder.take_error();
             return error ? std::move(*error) : Error::invalid("malformed json");
         }
-        return Json::parse(text);
+        return builder.take_root();
     } catch (const Json::exception&) {
         return Error::invalid("malformed json");
     } catch (const std::bad_alloc&) {

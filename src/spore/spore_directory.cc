@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/file.h"
+#include "common/log.h"
 #include "common/unique_fd.h"
 #include "spore/durable_file.h"
 #include "spore/manifest_json.h"
@@ -105,6 +106,7 @@ Result<SporeReader> SporeReader::open(const std::string& path)
     auto bytes = TRY_CONTEXT(read_file(manifest_path, kMaxManifestSize), what);
     std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     Manifest manifest = TRY_CONTEXT(parse_manifest(text), what);
+    log::debug("spore", "manifest read and checked (%zu bytes)", bytes.size());
 
     // Opening follows a symlinked chunks/ into a batch store; the manifest
     // stays the authority and every chunk is still verified when read.
