@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "boot/boot_assets.h"
+#include "common/sha256.h"
 #include "common/log.h"
 #include "exec/client.h"
 #include "guest/embedded_initrd.h"
@@ -153,6 +154,7 @@ Result<int> run_command(const RunOptions& options)
     Identity identity = new_identity();
     std::unique_ptr<Machine> machine;
     if (options.from) {
+        DigestSetupInBackground digests;
         auto reader = TRY(SporeReader::open(*options.from));
         identity = reader.manifest().identity;
         machine = TRY(restore_machine(reader, console, options.capture.has_value()));
@@ -208,6 +210,7 @@ Result<int> run_command(const RunOptions& options)
 Result<int> resume_spore(const std::string& path, std::chrono::seconds timeout, std::optional<std::string> console_log)
 {
     PhaseTimer timer;
+    DigestSetupInBackground digests;
     auto console = TRY(ConsoleLog::create(console_log));
     auto reader = TRY(SporeReader::open(path));
     if (reader.manifest().running_sessions.empty())
