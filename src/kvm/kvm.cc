@@ -133,6 +133,21 @@ Result<void> Vm::add_memory(GuestMemory& memory, bool log_dirty_pages)
     return {};
 }
 
+Result<void> Vm::add_readonly_memory(uint32_t slot, uint64_t guest_address, const void* host, uint64_t size)
+{
+    if (ioctl(m_fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+        return Error::not_supported("kvm: no read-only memory slots (KVM_CAP_READONLY_MEM)");
+    kvm_userspace_memory_region region{};
+    region.slot = slot;
+    region.flags = KVM_MEM_READONLY;
+    region.guest_phys_addr = guest_address;
+    region.memory_size = size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(host);
+    if (retry_ioctl(m_fd.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return Error::from_errno("kvm: KVM_SET_USER_MEMORY_REGION (read-only slot)");
+    return {};
+}
+
 Result<std::vector<uint64_t>> Vm::take_dirty_pages()
 {
     auto page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));

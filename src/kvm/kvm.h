@@ -130,6 +130,11 @@ public:
     // Registers guest RAM as memory slot 0, optionally with dirty-page
     // logging so that capture can find what the guest wrote.
     Result<void> add_memory(GuestMemory& memory, bool log_dirty_pages);
+    // Maps size bytes of host memory at host (page aligned) into the guest
+    // at guest_address as memory slot `slot` (not 0), read-only: guest
+    // reads are plain loads, guest writes exit as MMIO writes. NotSupported
+    // when the host lacks KVM_CAP_READONLY_MEM.
+    Result<void> add_readonly_memory(uint32_t slot, uint64_t guest_address, const void* host, uint64_t size);
     Result<Vcpu> create_vcpu(unsigned index);
 
     // Creates the in-kernel GICv3 at the given frames. Call after every vCPU

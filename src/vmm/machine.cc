@@ -1,5 +1,7 @@
 #include "vmm/machine.h"
 
+#include <unistd.h>
+
 #include <sys/random.h>
 
 #include <cinttypes>
@@ -205,9 +207,32 @@ Result<void> Machine::create_generation_device(const NamedValues* saved_state)
     if (saved_state)
         TRY_CONTEXT(device->restore_state(*saved_state), "generation device");
     m_bus.add(board::generation_base, board::generation_size, *device);
+    map_generation_params(*device);
     m_generation = device.get();
     m_devices.push_back(std::move(device));
     return {};
+}
+
+// Reading the parameters through MMIO costs the guest an exit per 8
+// bytes. Mapped read-only, the page reads like memory; the bus still
+// takes (and the device ignores) writes to it. A slot must be whole host
+// pages, so a host with pages larger than 4 KiB keeps the MMIO path.
+void Machine::map_generation_params(const GenerationDevice& device)
+{
+    constexpr uint32_t params_slot = 1; // slot 0 is RAM
+    auto page = device.params_page();
+    std::string why;
+    if (static_cast<size_t>(sysconf(_SC_PAGESIZE)) != page.size()) {
+        why = "host pages are not 4 KiB";
+    } else if (auto mapped = m_vm.add_readonly_memory(params_slot, board::generation_base + GenerationDevice::kParamsOffset,
+                                                      page.data(), page.size());
+               !mapped) {
+        why = mapped.error().message();
+    } else {
+        log::debug("vmm", "generation parameters mapped read-only into the guest");
+        return;
+    }
+    log::debug("vmm", "generation parameters read through MMIO: %s", why.c_str());
 }
 
 Result<void> Machine::present_generation(uint64_t generation, const std::string& parameters_json)

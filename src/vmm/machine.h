@@ -105,6 +105,7 @@ private:
     static Result<std::unique_ptr<Machine>> create_empty(GuestMemory memory, bool capturable);
     Result<void> create_debug_uart(std::function<void(std::string_view)> sink);
     Result<void> create_generation_device(const NamedValues* saved_state);
+    void map_generation_params(const GenerationDevice& device);
     std::unique_ptr<InterruptLine> make_interrupt_line(uint32_t intid);
     Result<void> restore_devices(const Manifest& manifest);
     Result<std::vector<bool>> dirty_chunks(uint64_t chunk_size);

@@ -1,5 +1,8 @@
 #include "vmm/devices/generation.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -36,11 +39,55 @@ bool is_access_width(size_t size)
     return size == 1 || size == 2 || size == 4 || size == 8;
 }
 
+// Whole host pages, so the guest can be given the parameter page without
+// seeing anything else of the monitor's memory.
+size_t params_mapping_size()
+{
+    auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    return (GenerationDevice::kParamsPageSize + page - 1) / page * page;
+}
+
+// The guest maps the parameter page as device memory, and such reads
+// bypass the data cache. Clean what the host just wrote to the point of
+// coherency so those reads see it (KVM does the same when it first maps
+// the page, but a guest that already mapped it would not be helped).
+void make_visible_to_uncached_reads(std::span<const uint8_t> bytes)
+{
+#if defined(__aarch64__)
+    uint64_t cache_type;
+    asm volatile("mrs %0, ctr_el0" : "=r"(cache_type));
+    uintptr_t line = uintptr_t{4} << ((cache_type >> 16) & 0xf); // CTR_EL0.DminLine, in words
+    auto start = reinterpret_cast<uintptr_t>(bytes.data());
+    for (uintptr_t address = start & ~(line - 1); address < start + bytes.size(); address += line)
+        asm volatile("dc cvac, %0" : : "r"(address) : "memory");
+    asm volatile("dsb ish" : : : "memory");
+#else
+    (void)bytes; // only an aarch64 host runs guests
+#endif
+}
+
 } // namespace
 
 Result<std::unique_ptr<GenerationDevice>> GenerationDevice::create(InterruptLine& line)
 {
-    return std::unique_ptr<GenerationDevice>(new GenerationDevice(line));
+    void* page = mmap(nullptr, params_mapping_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return Error::from_errno("generation device: mapping the parameter page");
+    std::span<uint8_t> params(static_cast<uint8_t*>(page), kParamsPageSize);
+    return std::unique_ptr<GenerationDevice>(new GenerationDevice(line, params));
+}
+
+GenerationDevice::~GenerationDevice()
+{
+    munmap(m_params.data(), params_mapping_size());
+}
+
+void GenerationDevice::fill_params(std::string_view json)
+{
+    auto end = std::copy(json.begin(), json.end(), m_params.begin());
+    std::fill(end, m_params.end(), 0);
+    make_visible_to_uncached_reads(m_params);
+    m_params_length = static_cast<uint32_t>(json.size());
 }
 
 void GenerationDevice::mmio_read(uint64_t offset, std::span<uint8_t> data)
@@ -129,9 +176,7 @@ Result<void> GenerationDevice::present(uint64_t generation, std::string params_j
             + std::to_string(kMaxParamsLength));
     }
     std::lock_guard lock(m_mutex);
-    m_params.fill(0);
-    std::memcpy(m_params.data(), params_json.data(), params_json.size());
-    m_params_length = static_cast<uint32_t>(params_json.size());
+    fill_params(params_json);
     m_generation = generation;
     m_interrupt_status |= kGenerationPending;
     // Under the lock, so the line always agrees with the status bit even
@@ -174,8 +219,7 @@ Result<void> GenerationDevice::restore_state(const NamedValues& values)
     m_applied = applied;
     m_generation = generation;
     m_interrupt_status = status;
-    m_params.fill(0);
-    m_params_length = 0;
+    fill_params({});
     if (status & kGenerationPending)
         m_line.set_level(true);
     return {};

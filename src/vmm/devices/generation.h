@@ -6,6 +6,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "common/error.h"
 #include "spore/manifest.h"
@@ -20,6 +21,11 @@ namespace spore {
 // and unlisted offsets read as zero and are ignored. The parameter page
 // takes reads of 1, 2, 4 or 8 bytes anywhere; writes to it are ignored.
 //
+// The parameter page lives in a page of host memory of its own, so that
+// the monitor can also map it into the guest read-only (params_page()):
+// the guest then reads it without trapping, and only the register page
+// is emulated.
+//
 // Guest accesses arrive on vCPU threads; present() and the snapshot hooks
 // come from the monitor. One lock serializes them all.
 class GenerationDevice final : public MmioDevice {
@@ -28,8 +34,10 @@ public:
     static constexpr uint64_t kSize = 0x2000;
     // Where the parameter page starts.
     static constexpr uint64_t kParamsOffset = 0x1000;
-    // Longest parameter JSON; the page holds it followed by zeros.
-    static constexpr size_t kMaxParamsLength = 4096;
+    // Size of the parameter page, and so the longest parameter JSON; the
+    // page holds it followed by zeros.
+    static constexpr size_t kParamsPageSize = 0x1000;
+    static constexpr size_t kMaxParamsLength = kParamsPageSize;
     // Register values and offsets.
     static constexpr uint32_t kMagic = 0x4e454753; // "SGEN" in memory order
     static constexpr uint32_t kVersion = 1;
@@ -60,6 +68,10 @@ public:
     // is stopped, so the guest never sees a half-updated device.
     Result<void> present(uint64_t generation, std::string params_json);
 
+    // The parameter page's host memory: kParamsPageSize bytes, starting on
+    // a host page boundary.
+    std::span<const uint8_t> params_page() const { return m_params; }
+
     // The generation the guest last wrote as applied.
     uint64_t applied_generation() const;
     // The generation last presented (or restored); 0 before any.
@@ -73,11 +85,19 @@ public:
     // The parameter page stays empty until the next present().
     Result<void> restore_state(const NamedValues& values);
 
+    ~GenerationDevice() override;
+    GenerationDevice(const GenerationDevice&) = delete;
+    GenerationDevice& operator=(const GenerationDevice&) = delete;
+
 private:
-    explicit GenerationDevice(InterruptLine& line)
+    GenerationDevice(InterruptLine& line, std::span<uint8_t> params_page)
         : m_line(line)
+        , m_params(params_page)
     {
     }
+
+    // Writes the parameter page: the JSON, then zeros.
+    void fill_params(std::string_view json);
 
     uint32_t read_register(uint64_t offset) const;
     void write_register(uint64_t offset, uint32_t value);
@@ -88,7 +108,7 @@ private:
     uint64_t m_applied = 0;
     uint32_t m_interrupt_status = 0;
     uint32_t m_params_length = 0;
-    std::array<uint8_t, kMaxParamsLength> m_params{};
+    std::span<uint8_t> m_params; // kParamsPageSize bytes of a private mapping
 };
 
 } // namespace spore

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <thread>
 #include <vector>
 
@@ -228,6 +230,23 @@ TEST_F(GenerationDeviceTest, ParametersFillTheWholePageButNoMore)
         refused.error().message(), "generation device: parameters are 4097 bytes, limit is 4096");
     EXPECT_EQ(read(Device::kGenerationLow), 2u);
     EXPECT_EQ(read(Device::kParamsOffset, 1), 'p');
+}
+
+// What a guest reads without trapping, once the page is mapped into it.
+TEST_F(GenerationDeviceTest, TheParameterPageIsAWholeHostPageHoldingWhatWasPresented)
+{
+    auto page = m_device->params_page();
+    ASSERT_EQ(page.size(), Device::kParamsPageSize);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(page.data()) % static_cast<uintptr_t>(sysconf(_SC_PAGESIZE)), 0u);
+
+    present(2, std::string(100, 'x'));
+    present(3, "{\"generation\":3}");
+    std::string expected = "{\"generation\":3}";
+    expected.resize(Device::kParamsPageSize, '\0');
+    EXPECT_EQ(std::string(page.begin(), page.end()), expected);
+
+    ASSERT_TRUE(m_device->restore_state(m_device->save_state()));
+    EXPECT_EQ(std::string(page.begin(), page.end()), std::string(Device::kParamsPageSize, '\0'));
 }
 
 TEST_F(GenerationDeviceTest, GenerationZeroIsRefused)
