@@ -68,6 +68,26 @@ test_resumed_guest_has_entropy_and_current_wall_clock() {
     expect_between "guest clock minus host clock (s)" "$((guest - host + 100))" 95 105
 }
 
+test_guest_reads_the_generation_from_the_mapped_page() {
+    # Its own spore, so the console of the boot that made it is at hand:
+    # the agent reports a problem only when it differs from the last one.
+    spore --debug run --console-log "$PWD/boot-console" --capture "$PWD/spore" -- /bin/true >/dev/null 2>boot.err ||
+        fail "capture: $(tail -n 3 boot.err)"
+    run spore --debug run --console-log "$PWD/console" --from "$PWD/spore" -- /bin/cat /run/sporevm/generation.json
+    expect_status 0
+    expect_contains stdout '"generation":2'
+    # Hosts with 4 KiB pages map the parameter page into the guest; others
+    # emulate it and say why.
+    for log in boot.err stderr; do
+        grep -qF "generation parameters mapped read-only into the guest" $log ||
+            expect_contains $log "generation parameters read through MMIO: host pages are not 4 KiB"
+    done
+    # The agent reports a parameter page it could not use on the console.
+    if grep -F "generation device" boot-console console; then
+        fail "the agent could not use the generation device"
+    fi
+}
+
 test_four_vcpu_spore_resumes_with_four_vcpus() {
     run spore run --cpus 4 --capture "$PWD/four" -- /bin/true
     expect_status 0
