@@ -9,8 +9,8 @@
 #include <optional>
 
 #include "boot/boot_assets.h"
-#include "common/sha256.h"
 #include "common/log.h"
+#include "common/sha256.h"
 #include "exec/client.h"
 #include "guest/embedded_initrd.h"
 #include "ops/capture.h"
